@@ -1,0 +1,3 @@
+from mlops_ci.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Rendering step results for people: step summaries, PR/MR comments."""

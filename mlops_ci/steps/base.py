@@ -1,0 +1,87 @@
+"""What every step shares: the global options, the context a step runs in, and the
+``Step`` record each step module exports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from mlops_ci.config import Config
+from mlops_ci.options import Option, OptionValues
+from mlops_ci.platforms import Platform, RunContext
+from mlops_ci.result import StepResult
+from mlops_ci.tracking.store import TrackingStore, resolve_store
+
+GLOBAL_OPTIONS: tuple[Option, ...] = (
+    Option("out-dir", "Folder for step results, reports and logs", kind="path", default=".mlops-ci"),
+    Option(
+        "tracking-uri",
+        "MLflow tracking server URI; without one, an embedded SQLite store "
+        "under .mlops-ci/ in the project is used",
+        env_aliases=("MLFLOW_TRACKING_URI",),
+        metavar="URI",
+    ),
+    Option(
+        "experiment",
+        "MLflow experiment name (default: the model name, else the project folder's name)",
+        env_aliases=("MLFLOW_EXPERIMENT_NAME",),
+        metavar="NAME",
+    ),
+    Option("model-name", "Registered model name", metavar="NAME"),
+    Option(
+        "retry-timeout",
+        "Seconds to keep retrying an unreachable service before giving up",
+        kind="float",
+        default=60.0,
+        minimum=0,
+        metavar="SECONDS",
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """A step as the CLI and the runner see it. Each step module exports one as ``STEP``."""
+
+    name: str
+    help: str
+    options: tuple[Option, ...]
+    run: Callable[[StepContext], StepResult]
+    description: str = ""
+
+
+@dataclass
+class StepContext:
+    """Everything a step needs, resolved once by the runner."""
+
+    step: str
+    cwd: Path
+    config: Config
+    options: OptionValues
+    platform: Platform
+    run_context: RunContext
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def project_dir(self) -> Path:
+        """The folder of the config file (or the working directory without one): relative
+        paths in the config and the training command's working directory."""
+        return self.config.base_dir
+
+    @property
+    def out_dir(self) -> Path:
+        return self.options.out_dir
+
+    @property
+    def experiment_name(self) -> str:
+        return self.options.experiment or self.options.model_name or self.project_dir.resolve().name
+
+    @cached_property
+    def store(self) -> TrackingStore:
+        return resolve_store(
+            self.options.tracking_uri,
+            project_dir=self.project_dir,
+            retry_timeout_s=self.options.retry_timeout,
+        )
