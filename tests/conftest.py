@@ -1,0 +1,84 @@
+"""Fixtures shared by the whole suite: one real MLflow server per session, and a fresh
+copy of the example project (a git repository with one commit) per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import EXAMPLE, free_port, wait_http
+
+MLFLOW_START_TIMEOUT_S = 180
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A real `mlflow server` process (SQLite backend, proxied artifacts) on loopback."""
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    log_path = root / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{root / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(root / "artifacts"),
+                "--serve-artifacts",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{uri}/health", timeout_s=MLFLOW_START_TIMEOUT_S, process=process)
+    except (RuntimeError, TimeoutError) as exc:
+        os.killpg(process.pid, signal.SIGKILL)
+        pytest.fail(f"mlflow server did not start: {exc}\n{log_path.read_text()[-3000:]}")
+    yield uri
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def copy_example(destination: Path) -> Path:
+    shutil.copytree(EXAMPLE, destination, ignore=shutil.ignore_patterns(".mlops-ci", "__pycache__"))
+    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=destination, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=destination, check=True)
+    subprocess.run(
+        [*git, "commit", "-q", "-m", "Census income example\n\nFirst model."], cwd=destination, check=True
+    )
+    return destination
+
+
+@pytest.fixture
+def example_project(tmp_path: Path) -> Path:
+    """A fresh copy of examples/census-income, committed to a new git repository."""
+    return copy_example(tmp_path / "census-income")
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """Experiment and model names that no other test uses on the shared server."""
+    return f"test-{uuid.uuid4().hex[:10]}"
