@@ -16,7 +16,7 @@ from mlops_ci import __version__
 from mlops_ci.errors import ExitCode, MlopsCiError
 from mlops_ci.options import add_arguments
 from mlops_ci.result import StepResult
-from mlops_ci.steps import GLOBAL_OPTIONS, all_steps
+from mlops_ci.steps import GLOBAL_OPTIONS, SHARED_OPTIONS, all_steps
 
 ISSUES_URL = "https://github.com/mlops-ci/mlops-ci/issues"
 KEY_DEPENDENCIES = (
@@ -90,7 +90,9 @@ def build_parser() -> Parser:
         sub = commands.add_parser(
             step.name, help=step.help, description=step.description or step.help, parents=[common]
         )
-        add_arguments(sub.add_argument_group(f"{step.name} options"), step.options)
+        group = sub.add_argument_group(f"{step.name} options")
+        add_arguments(group, [SHARED_OPTIONS[name] for name in step.shared])
+        add_arguments(group, step.options)
     schema = commands.add_parser("schema", help="print the JSON Schema of mlops-ci.yaml or of step results")
     schema.add_argument("which", choices=("config", "step-result"))
     return parser

@@ -140,8 +140,6 @@ def resolve(
     config: Mapping[str, Any],
     config_dir: Path,
     cwd: Path,
-    config_prefix: str = "",
-    config_origin: str = "mlops-ci.yaml",
 ) -> dict[str, Any]:
     """Merge flag, environment, config and default values into one dict keyed by ``dest``.
 

@@ -18,13 +18,14 @@ from mlops_ci.options import OptionValues, resolve
 from mlops_ci.platforms import detect_platform
 from mlops_ci.report.summary import step_summary_markdown
 from mlops_ci.result import StepResult, now_iso
-from mlops_ci.steps import GLOBAL_OPTIONS, StepContext, all_steps
+from mlops_ci.steps import GLOBAL_OPTIONS, SHARED_OPTIONS, StepContext, all_steps
 
 log = logging.getLogger(__name__)
 
 
 def full_config_schema() -> dict[str, Any]:
-    return config_schema(GLOBAL_OPTIONS, {name: step.options for name, step in all_steps().items()})
+    top_level = GLOBAL_OPTIONS + tuple(SHARED_OPTIONS.values())
+    return config_schema(top_level, {name: step.options for name, step in all_steps().items()})
 
 
 def load_project_config(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> Config:
@@ -51,8 +52,8 @@ def run_step(
         raise UsageError(f"unknown step {name!r}; choose one of {', '.join(steps)}")
     step = steps[name]
     config = load_project_config(flags, env, cwd)
-    common = dict(flags=flags, env=env, config_dir=config.base_dir, cwd=cwd, config_origin=config.origin)
-    values = resolve(GLOBAL_OPTIONS, config=config.data, **common)
+    common = dict(flags=flags, env=env, config_dir=config.base_dir, cwd=cwd)
+    values = resolve(step.top_level_options, config=config.data, **common)
     values.update(resolve(step.options, config=config.section(name), **common))
     platform = detect_platform(env, cwd=cwd, out_dir=values["out_dir"])
     context = StepContext(

@@ -40,6 +40,18 @@ GLOBAL_OPTIONS: tuple[Option, ...] = (
     ),
 )
 
+# Settings several steps use (the holdout is scored by validate, package and profile). They
+# sit at the top level of the config; a step lists the ones it takes in ``Step.shared``.
+SHARED_OPTIONS: dict[str, Option] = {
+    option.name: option
+    for option in (
+        Option(
+            "holdout", "Holdout data (CSV or Parquet) the models are scored on", kind="path", metavar="PATH"
+        ),
+        Option("target", "Target column of the holdout data", metavar="COLUMN"),
+    )
+}
+
 
 @dataclass(frozen=True)
 class Step:
@@ -50,6 +62,12 @@ class Step:
     options: tuple[Option, ...]
     run: Callable[[StepContext], StepResult]
     description: str = ""
+    shared: tuple[str, ...] = ()
+
+    @property
+    def top_level_options(self) -> tuple[Option, ...]:
+        """The global options plus the shared ones this step takes."""
+        return GLOBAL_OPTIONS + tuple(SHARED_OPTIONS[name] for name in self.shared)
 
 
 @dataclass
