@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
 from mlops_ci.result import StepResult, read_step_result
 from mlops_ci.steps.base import Step, StepContext
 from mlops_ci.tracking.registry import check_alias, check_model_name
-
-log = logging.getLogger(__name__)
 
 OPTIONS = (
     Option(
@@ -88,8 +84,6 @@ def run(ctx: StepContext) -> StepResult:
         description=description,
     )
     registry.set_aliases(client, store, name, version.version, aliases)
-    what = "registered" if created else "already registered as"
-    log.info("register: %s %s version %s; aliases %s", what, name, version.version, ", ".join(aliases))
     outputs = {
         "model-name": name,
         "model-version": str(version.version),
