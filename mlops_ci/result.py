@@ -87,6 +87,9 @@ class StepResult:
     context: dict[str, Any] = field(default_factory=dict)
     started_at: str = field(default_factory=lambda: now_iso())
     duration_s: float = 0.0
+    # Markdown for the CI job summary when the step renders its own (the gate shows its
+    # comment); not part of the JSON file. None: the runner renders the generic summary.
+    summary_markdown: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.status not in STEP_STATUSES:
