@@ -48,8 +48,9 @@ CHECK_CONCLUSIONS = {"success": "success", "failure": "failure", "neutral": "neu
 # Commit statuses have no neutral state; a passing gate with warnings is a success.
 STATUS_STATES = {"success": "success", "failure": "failure", "neutral": "success"}
 FORK_HINT = (
-    "a pull request from a fork gets a read-only GITHUB_TOKEN; post the saved comment from a "
-    "workflow_run workflow (see examples/github-fork-pr-comments in mlops-ci)"
+    "a pull request from a fork gets a read-only GITHUB_TOKEN: the comment is saved in the "
+    "out-dir for a workflow_run workflow to post with the status (see "
+    "examples/github-fork-pr-comments in mlops-ci)"
 )
 
 
@@ -184,6 +185,11 @@ class GitHubPlatform(Platform):
             timeout=max(1, int(self.api.timeout_s)),
             user_agent=_user_agent(),
             per_page=100,
+            # PyGithub waits 1 s between writes by default, against GitHub's secondary rate
+            # limits on bursts of mutations; a gate makes at most four writes, so a quarter
+            # second (its default between any two requests) is enough, and a secondary limit
+            # that still hits is retried after its Retry-After.
+            seconds_between_writes=0.25,
             lazy=True,
         )
         return client.get_repo(self.env.get("GITHUB_REPOSITORY") or "")

@@ -36,21 +36,21 @@ def forest_plot(rows: list[IntervalRow], *, width: int = WIDTH) -> str:
         return max(0, min(width - 1, round((x + span) / (2 * span) * (width - 1))))
 
     zero = column(0.0)
-    lines = []
     left, right = signed(-span), signed(span)
     axis = [" "] * width
-    for position, label in ((0, left), (zero - 0, "0"), (width - len(right), right)):
-        start = max(0, min(width - len(label), position if label != "0" else zero))
+    for start, label in ((0, left), (zero, "0"), (width - len(right), right)):
         axis[start : start + len(label)] = list(label)
-    lines.append(" " * LABEL_WIDTH + "".join(axis).rstrip())
+    lines = [" " * LABEL_WIDTH + "".join(axis).rstrip()]
     for row in rows:
+        low, high = column(min(row.low, row.high)), column(max(row.low, row.high))
         cells = ["."] * width
+        for i in range(low, high + 1):
+            cells[i] = "="
+        # Zero and the margin stay visible inside the interval; the brackets and the
+        # estimate are drawn over them.
         cells[zero] = "|"
         if row.harm is not None:
             cells[column(row.harm)] = ":"
-        low, high = column(min(row.low, row.high)), column(max(row.low, row.high))
-        for i in range(low, high + 1):
-            cells[i] = "="
         cells[low], cells[high] = "[", "]"
         if row.estimate is not None:
             cells[column(row.estimate)] = "o"

@@ -56,14 +56,20 @@ class RenderedComment:
 
 def render_comment(decision: Decision, options: CommentOptions) -> RenderedComment:
     view = build_view(decision, options)
-    full = _template().render(**view, compact=False, pointer=None)
+    full = _render(view, compact=False, pointer=None)
     if options.max_chars is None or len(full) <= options.max_chars:
         return RenderedComment(full, full)
     pointer = _pointer(len(full), options)
-    compact = _template().render(**view, compact=True, pointer=pointer)
+    compact = _render(view, compact=True, pointer=pointer)
     if len(compact) > options.max_chars:
         compact = _cut(compact, options.max_chars, pointer)
     return RenderedComment(compact, full)
+
+
+def _render(view: dict[str, Any], *, compact: bool, pointer: str | None) -> str:
+    text = _template().render(**view, compact=compact, pointer=pointer)
+    # The templates stay readable with generous blank lines; one is all markdown needs.
+    return re.sub(r"\n{3,}", "\n\n", text)
 
 
 def _pointer(length: int, options: CommentOptions) -> str:
@@ -365,7 +371,8 @@ def _mde_note(check, rows: str | None) -> str | None:
 
 
 def _chart_label(name: str) -> str:
-    return re.sub(r"[`\r\n\t]", "", name)
+    """Inside a code block nothing is rendered, but keep labels to plain characters anyway."""
+    return re.sub(r"[^A-Za-z0-9 _.,:;=+\-/\[\]()%#]", "", name)
 
 
 def _validate_view(step: StepDecision, notes: list[str]) -> dict[str, Any]:
@@ -406,9 +413,23 @@ def _validate_view(step: StepDecision, notes: list[str]) -> dict[str, Any]:
         row["message"] = fmt.text(decision.check.message, limit=200)
         slices.append(row)
     out = step.result.outputs
+    compared = [d for d in groups["comparison"] if d.outcome != "skipped"]
+    skipped = [d for d in groups["comparison"] if d.outcome == "skipped"]
     return {
-        "comparisons": [_comparison_row(d) for d in groups["comparison"]],
+        "comparisons": [_comparison_row(d) for d in compared],
+        # The compact body (over the platform's size limit) shows only these.
+        "comparisons_open": [_comparison_row(d) for d in compared if d.outcome not in ("pass", "ignored")],
+        "rows_label": f" ({_number_text(rows)} holdout rows)" if rows else "",
+        "skipped": len(skipped),
+        "skipped_line": (
+            f"{_plural(len(skipped), 'comparison')} skipped — {fmt.text(skipped[0].check.message or 'skipped')}"
+            if skipped
+            else ""
+        ),
         "absolutes": [_value_row(d) for d in groups["absolute"]],
+        "absolutes_open": [
+            _value_row(d) for d in groups["absolute"] if d.outcome not in ("pass", "skipped", "ignored")
+        ],
         "slices": slices,
         "slice_problems": sum(1 for d in groups["slice"] if d.outcome in ("block", "warn")),
         "others": [_plain_row(d) for d in groups["other"]],
@@ -426,14 +447,20 @@ def _package_view(step: StepDecision) -> dict[str, Any]:
     others = [d for d in step.checks if _kind(d.check) != "parity"]
     passed = sum(1 for d in parity if d.outcome == "pass")
     digest = out.get("image-digest", "")
+    image_line = "Image " + " · ".join(
+        part
+        for part in (
+            fmt.code(out["image"]) if out.get("image") else fmt.DASH,
+            fmt.size(out["image-size-bytes"]) if out.get("image-size-bytes") else None,
+            fmt.code(digest[:19] + "…") if len(digest) > 20 else (fmt.code(digest) if digest else None),
+        )
+        if part
+    )
     return {
+        "image_line": image_line,
         "built": built,
         "image": fmt.code(out["image"]) if out.get("image") else None,
-        "size": fmt.size(out["image-size-bytes"]) if out.get("image-size-bytes") else None,
         "digest": fmt.code(digest) if digest else None,
-        "digest_short": fmt.code(digest[:19] + "…")
-        if len(digest) > 20
-        else (fmt.code(digest) if digest else None),
         "onnx": fmt.code(out["onnx-path"]) if out.get("onnx-path") else None,
         "build_context": fmt.code(out["build-context"]) if out.get("build-context") else None,
         "model_uri": fmt.code(out["model-uri"]) if out.get("model-uri") else None,
@@ -470,9 +497,12 @@ def _profile_view(step: StepDecision) -> dict[str, Any]:
         recommendation.append(
             _plural(int(out["replicas"]), "replica") if out["replicas"].isdigit() else pick("replicas")
         )
+    line = " · ".join(measured)
+    if line and recommendation:
+        line += " → recommended: " + ", ".join(recommendation)
     return {
-        "measured": " · ".join(measured),
-        "recommendation": ", ".join(recommendation),
+        "line": line,
+        "measured": bool(measured),
         "summary": fmt.text(step.result.summary, limit=300),
         "latency": [_comparison_row(d) for d in latency],
         "others": [_plain_row(d) for d in others],

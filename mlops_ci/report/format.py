@@ -92,7 +92,7 @@ def text(value: object, *, limit: int = MAX_TEXT) -> str:
     if len(cleaned) > limit:
         cleaned = cleaned[: limit - 1].rstrip() + "…"
     cleaned = cleaned.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    cleaned = cleaned.replace("|", "\\|")
+    cleaned = cleaned.replace("|", "\\|").replace("`", "\\`")
     # A zero-width joiner keeps "@user" from notifying anyone.
     return re.sub(r"@(?=[A-Za-z0-9])", "@\u200d", cleaned)
 
