@@ -289,6 +289,8 @@ class _Handler(BaseHTTPRequestHandler):
             body=body,
             at=time.time(),
         )
+        authorization = record.headers.get("authorization", "")
+        record.token = record.headers.get("private-token") or authorization.partition(" ")[2] or None
         with forge._lock:
             forge.requests.append(record)
         try:
