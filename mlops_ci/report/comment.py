@@ -208,7 +208,8 @@ def _byline(decision: Decision, options: CommentOptions, results: dict[str, Step
         parts.append(f"**{_plural(len(decision.blocking), 'blocking failure')}**")
     if decision.warnings:
         parts.append(_plural(len(decision.warnings), "warning"))
-    parts.append(f"{_plural(counts['pass'], 'check')} passed")
+    if sum(counts.values()):
+        parts.append(f"{_plural(counts['pass'], 'check')} passed")
     commit = options.commit or next(
         (r.context.get("commit") for r in results.values() if r.context.get("commit")), None
     )

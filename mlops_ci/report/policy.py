@@ -76,6 +76,8 @@ class Policy:
         for step in self.require:
             if not step or any(char in _WILDCARDS or char == ":" for char in step):
                 raise UsageError(f"gate require entries are step names such as 'validate', got {step!r}")
+            if step == "gate":
+                raise UsageError("gate require cannot list 'gate' itself; list the steps the gate reads")
 
     @classmethod
     def from_options(cls, options) -> Policy:
@@ -199,7 +201,10 @@ class Decision:
             return f"blocked: {_plural(len(blocking), 'blocking failure')}{extra} ({names})"
         counts = self.counts
         ran = sum(1 for step in self.steps if step.result is not None)
-        passed = f"{_plural(counts['pass'], 'check')} passed in {_plural(ran, 'step')}"
+        if sum(counts.values()):
+            passed = f"{_plural(counts['pass'], 'check')} passed in {_plural(ran, 'step')}"
+        else:
+            passed = f"{_plural(ran, 'step')} finished, none with checks"
         if self.verdict == "warn":
             names = "; ".join(_short(f) for f in warnings[:3]) + ("; ..." if len(warnings) > 3 else "")
             return f"pass with {_plural(len(warnings), 'warning')}: {passed} ({names})"

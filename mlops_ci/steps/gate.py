@@ -18,7 +18,7 @@ from mlops_ci.platforms import comments
 from mlops_ci.platforms.base import ApiSettings, Published, Status
 from mlops_ci.result import Check, StepResult, write_text_atomic
 from mlops_ci.retry import RetryPolicy
-from mlops_ci.steps.base import Step, StepContext
+from mlops_ci.steps.base import Output, Step, StepContext
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,21 @@ PUBLISH_OPTIONS = (
 )
 
 OPTIONS = POLICY_OPTIONS + COMMENT_OPTIONS + PUBLISH_OPTIONS
+
+OUTPUTS = (
+    Output("verdict", "pass, warn (passed with warnings) or block"),
+    Output("blocking", "Number of blocking failures"),
+    Output("warnings", "Number of warnings"),
+    Output("comment-path", "The full comment as markdown in the out-dir (comment.md), posted or not"),
+    Output(
+        "comment-action",
+        "created, updated, unchanged, kept-newer, saved (a file only), skipped (no PR/MR) or "
+        "degraded (the platform refused, e.g. a fork's read-only token)",
+    ),
+    Output("comment-url", "Link to the PR/MR comment (when one was posted)"),
+    Output("status-action", "created, skipped or degraded: what became of the commit status / check run"),
+    Output("pr", "The pull/merge-request number the results belong to"),
+)
 
 
 def comment_paths(out_dir, key: str):
@@ -349,5 +364,6 @@ STEP = Step(
     "A token that may not write (a pull request from a fork) never fails the job: the comment "
     "is saved for a trusted workflow to post.",
     options=OPTIONS,
+    outputs=OUTPUTS,
     run=run,
 )

@@ -37,6 +37,9 @@ def test_gate_on_a_laptop_writes_the_comment_and_exits_by_the_verdict(tmp_path):
     result = json.loads((out / "gate.json").read_text())
     jsonschema.validate(result, step_result_schema())
     assert result["outputs"]["verdict"] == "block" and result["outputs"]["comment-action"] == "saved"
+    from mlops_ci.steps.gate import OUTPUTS
+
+    assert set(result["outputs"]) <= {output.name for output in OUTPUTS}
     assert {c["name"]: c["status"] for c in result["checks"]}["validate"] == "failed"
     assert sorted(p.name for p in out.iterdir() if p.name.startswith(("comment", "gate"))) == [
         "comment.json",

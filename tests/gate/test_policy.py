@@ -127,7 +127,13 @@ def test_slices_are_named_in_findings():
 
 @pytest.mark.parametrize(
     "policy",
-    [dict(block=(":x",)), dict(warn=("validate:",)), dict(require=("valid*",)), dict(require=("a:b",))],
+    [
+        dict(block=(":x",)),
+        dict(warn=("validate:",)),
+        dict(require=("valid*",)),
+        dict(require=("a:b",)),
+        dict(require=("gate",)),
+    ],
 )
 def test_malformed_patterns_are_usage_errors(policy):
     with pytest.raises(UsageError, match="gate"):
