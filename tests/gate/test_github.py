@@ -157,6 +157,7 @@ def test_a_rate_limit_waits_for_the_reset_and_succeeds(forge, gate, tmp_path):
     limited, retried = forge.calls("GET", COMMENTS)
     assert (limited.status, retried.status) == (403, 200)
     assert retried.at >= reset  # waited for the reset the server announced
+    assert ran.err.count("failed (HTTP 403 rate limited); retrying in") == 1  # ours, not PyGithub's
     assert len(mine(forge)) == 1
     assert_clean(forge)
 
@@ -348,3 +349,16 @@ def test_a_push_without_a_pull_request_sets_only_the_status(forge, gate, tmp_pat
     assert "comment-action: skipped" in ran.out
     assert [c["head_sha"] for c in forge.check_runs] == [SHA]
     assert forge.calls("GET", COMMENTS) == []
+
+
+def test_an_unreachable_api_exits_3_naming_it(gate, tmp_path):
+    from types import SimpleNamespace
+
+    from tests.helpers import free_port
+
+    out = copy_case("pass", tmp_path / ".mlops-ci")
+    nowhere = SimpleNamespace(url=f"http://127.0.0.1:{free_port()}")
+    ran = gate(["gate", "--out-dir", str(out), "--retry-timeout", "1"], github_env(nowhere, tmp_path))
+    assert ran.code == 3, ran
+    (line,) = [line for line in ran.err.splitlines() if line.startswith("mlops-ci gate: error:")]
+    assert f"GitHub API at {nowhere.url} failed to upsert the comment on #42" in line and "ConnectionError" in line

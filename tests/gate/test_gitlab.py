@@ -95,6 +95,9 @@ def test_a_429_waits_for_ratelimit_reset_and_succeeds(forge, gate, tmp_path):
     statuses = [(r.method, r.status) for r in forge.requests]
     assert statuses == [("GET", 429), ("GET", 200), ("POST", 502), ("GET", 200), ("POST", 201)]
     assert forge.calls("GET", NOTES)[1].at >= reset
+    # Our bounded retry did the waiting, not python-gitlab's own (switched off).
+    assert ran.err.count("failed (HTTP 429); retrying in") == 1
+    assert ran.err.count("failed (HTTP 502); retrying in") == 1
     assert len(mine(forge)) == 1
     assert_clean(forge)
 
