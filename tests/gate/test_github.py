@@ -361,4 +361,7 @@ def test_an_unreachable_api_exits_3_naming_it(gate, tmp_path):
     ran = gate(["gate", "--out-dir", str(out), "--retry-timeout", "1"], github_env(nowhere, tmp_path))
     assert ran.code == 3, ran
     (line,) = [line for line in ran.err.splitlines() if line.startswith("mlops-ci gate: error:")]
-    assert f"GitHub API at {nowhere.url} failed to upsert the comment on #42" in line and "ConnectionError" in line
+    assert (
+        f"GitHub API at {nowhere.url} failed to upsert the comment on #42" in line
+        and "ConnectionError" in line
+    )
