@@ -44,6 +44,7 @@ MAX_COMMENT_CHARS = 65_535
 # A check run's output.summary and output.text are limited to 65,535 characters each.
 MAX_CHECK_TEXT = 65_535
 MAX_STATUS_DESCRIPTION = 140
+MAX_CHECK_TITLE = 255
 CHECK_CONCLUSIONS = {"success": "success", "failure": "failure", "neutral": "neutral"}
 # Commit statuses have no neutral state; a passing gate with warnings is a success.
 STATUS_STATES = {"success": "success", "failure": "failure", "neutral": "success"}
@@ -282,7 +283,7 @@ class GitHubPlatform(Platform):
         # token (such as Actions' GITHUB_TOKEN with `checks: write`) may create one; a
         # personal token gets 403 and falls back to a commit status.
         output = {
-            "title": status.title[:MAX_CHECK_TEXT],
+            "title": status.title[:MAX_CHECK_TITLE],
             "summary": status.summary[:MAX_CHECK_TEXT] or status.title,
         }
         extra = {"details_url": status.url} if status.url else {}

@@ -26,7 +26,8 @@ COMMENT_SCHEMA = "mlops-ci/comment/v1"
 TOKEN_OPTIONS = ("github-token", "gitlab-token")
 # GitHub shows at most 10 annotations of each level per step.
 MAX_ANNOTATIONS = 10
-GITHUB_SUMMARY_LIMIT = 1_000_000
+# GitHub refuses a job summary over 1 MiB; the shortened comment is far below that.
+SUMMARY_LIMIT_BYTES = 1_000_000
 
 POLICY_OPTIONS = (
     Option(
@@ -144,16 +145,10 @@ def comment_paths(out_dir, key: str):
 def run(ctx: StepContext) -> StepResult:
     from mlops_ci.report.comment import CommentOptions, render_comment
     from mlops_ci.report.policy import Policy, decide
-    from mlops_ci.report.reports import junit_xml, metrics_text
     from mlops_ci.report.results import load_results
 
     opts = ctx.options
-    for name in TOKEN_OPTIONS:
-        if name in ctx.config.section("gate"):
-            raise UsageError(
-                f"{name} must not be in {ctx.config.origin} (a file that gets committed); pass it "
-                f"in the environment: {'GITHUB_TOKEN' if name.startswith('github') else 'GITLAB_TOKEN'}"
-            )
+    _refuse_tokens_in_config(ctx)
     key = comments.check_key(opts.comment_key)
     policy = Policy.from_options(opts)
     results = load_results(ctx.out_dir)
@@ -163,18 +158,8 @@ def run(ctx: StepContext) -> StepResult:
             "their results)"
         )
 
-    platform = ctx.platform
-    context = ctx.run_context
-    token = (
-        opts.github_token
-        if platform.name == "github"
-        else opts.gitlab_token
-        if platform.name == "gitlab"
-        else None
-    )
-    api_url = opts.github_api_url if platform.name == "github" else opts.gitlab_url
-    platform.connect(ApiSettings(token=token, url=api_url, retry=RetryPolicy(budget_s=opts.retry_timeout)))
-
+    platform, context = ctx.platform, ctx.run_context
+    platform.connect(_api_settings(platform.name, opts))
     decision = decide(results, policy, commit=context.commit)
     pipeline_url = context.pipeline_url or _first(results, "pipeline_url")
     rendered = render_comment(
@@ -191,14 +176,10 @@ def run(ctx: StepContext) -> StepResult:
         ),
     )
     summary = decision.summary()
+    claimed_pr = context.pr or _first(results, "pr")
 
     # Everything on disk first: the artifacts exist whatever the API does next.
-    comment_md, comment_json = comment_paths(ctx.out_dir, key)
-    write_text_atomic(comment_md, rendered.full)
-    junit_path, metrics_path = ctx.out_dir / "gate-junit.xml", ctx.out_dir / "gate-metrics.txt"
-    write_text_atomic(junit_path, junit_xml(decision))
-    write_text_atomic(metrics_path, metrics_text(decision))
-    claimed_pr = context.pr or _first(results, "pr")
+    paths = _write_artifacts(ctx.out_dir, key, decision, rendered)
     meta = {
         "schema": COMMENT_SCHEMA,
         "key": key,
@@ -211,34 +192,16 @@ def run(ctx: StepContext) -> StepResult:
         "pipeline_url": pipeline_url,
         "verdict": decision.verdict,
         "summary": summary,
-        "body": comment_md.name,
+        "body": paths["comment"].name,
         "shortened_to_post": rendered.shortened,
     }
-    write_text_atomic(comment_json, json.dumps(meta, indent=2) + "\n")
+    write_text_atomic(paths["meta"], json.dumps(meta, indent=2) + "\n")
 
-    comment = Published("skipped", done=False, reason="disabled (--no-comment)")
-    if opts.comment:
-        pr, why = platform.resolve_pr(claimed_pr)
-        if pr:
-            comment = platform.upsert_comment(key, rendered.body, pr=pr, artifact=comment_md)
-        else:
-            comment = Published("skipped", done=False, reason=why)
-    status = Published("skipped", done=False, reason="disabled (--no-status)")
-    if opts.status:
-        if context.commit:
-            state = {"pass": "success", "warn": "neutral", "block": "failure"}[decision.verdict]
-            name = opts.status_name or ("mlops-ci" if key == "default" else f"mlops-ci/{key}")
-            title = _one_line(decision.verdict, summary)
-            status = platform.set_status(
-                Status(name=name, state=state, title=title, summary=rendered.body, url=pipeline_url),
-                commit=context.commit,
-            )
-        else:
-            status = Published("skipped", done=False, reason="no commit known")
-
+    comment = _post_comment(platform, opts, key, rendered.body, claimed_pr, paths["comment"])
+    status = _set_status(platform, opts, key, decision, summary, rendered.body, pipeline_url, context.commit)
     _annotate(platform, decision, comment, status)
     meta["posted"] = {"comment": _published_dict(comment), "status": _published_dict(status)}
-    write_text_atomic(comment_json, json.dumps(meta, indent=2) + "\n")
+    write_text_atomic(paths["meta"], json.dumps(meta, indent=2) + "\n")
     log.info("gate: %s", summary)
     _log_published("comment", comment)
     _log_published("status", status)
@@ -247,7 +210,7 @@ def run(ctx: StepContext) -> StepResult:
         "verdict": decision.verdict,
         "blocking": str(len(decision.blocking)),
         "warnings": str(len(decision.warnings)),
-        "comment-path": str(comment_md),
+        "comment-path": str(paths["comment"]),
         "comment-action": comment.action,
         "status-action": status.action,
     }
@@ -265,19 +228,73 @@ def run(ctx: StepContext) -> StepResult:
             _publish_check("comment", comment),
             _publish_check("status", status),
         ],
-        artifacts=[str(comment_md), str(comment_json), str(junit_path), str(metrics_path)],
+        artifacts=[str(path) for path in paths.values()],
     )
     # The job summary is the comment itself (a fork's reviewers read it there).
-    result.summary_markdown = rendered.full if len(rendered.full) <= GITHUB_SUMMARY_LIMIT else rendered.body
+    fits = len(rendered.full.encode("utf-8")) <= SUMMARY_LIMIT_BYTES
+    result.summary_markdown = rendered.full if fits else rendered.body
     return result
+
+
+def _refuse_tokens_in_config(ctx: StepContext) -> None:
+    for name in TOKEN_OPTIONS:
+        if name in ctx.config.section("gate"):
+            variable = "GITHUB_TOKEN" if name.startswith("github") else "GITLAB_TOKEN"
+            raise UsageError(
+                f"{name} must not be in {ctx.config.origin} (a file that gets committed); pass it "
+                f"in the environment: {variable}"
+            )
+
+
+def _api_settings(platform: str, opts) -> ApiSettings:
+    retry = RetryPolicy(budget_s=opts.retry_timeout)
+    if platform == "github":
+        return ApiSettings(token=opts.github_token, url=opts.github_api_url, retry=retry)
+    if platform == "gitlab":
+        return ApiSettings(token=opts.gitlab_token, url=opts.gitlab_url, retry=retry)
+    return ApiSettings(retry=retry)
+
+
+def _write_artifacts(out_dir, key: str, decision, rendered) -> dict:
+    from mlops_ci.report.reports import junit_xml, metrics_text
+
+    comment_md, comment_json = comment_paths(out_dir, key)
+    paths = {
+        "comment": comment_md,
+        "meta": comment_json,
+        "junit": out_dir / "gate-junit.xml",
+        "metrics": out_dir / "gate-metrics.txt",
+    }
+    write_text_atomic(paths["comment"], rendered.full)
+    write_text_atomic(paths["junit"], junit_xml(decision))
+    write_text_atomic(paths["metrics"], metrics_text(decision))
+    return paths
+
+
+def _post_comment(platform, opts, key: str, body: str, claimed_pr, artifact) -> Published:
+    if not opts.comment:
+        return Published("skipped", done=False, reason="disabled (--no-comment)")
+    pr, why = platform.resolve_pr(claimed_pr)
+    if not pr:
+        return Published("skipped", done=False, reason=why)
+    return platform.upsert_comment(key, body, pr=pr, artifact=artifact)
+
+
+def _set_status(platform, opts, key, decision, summary, body, url, commit) -> Published:
+    if not opts.status:
+        return Published("skipped", done=False, reason="disabled (--no-status)")
+    if not commit:
+        return Published("skipped", done=False, reason="no commit known")
+    state = {"pass": "success", "warn": "neutral", "block": "failure"}[decision.verdict]
+    name = opts.status_name or ("mlops-ci" if key == "default" else f"mlops-ci/{key}")
+    title = summary[0].upper() + summary[1:]
+    return platform.set_status(
+        Status(name=name, state=state, title=title, summary=body, url=url), commit=commit
+    )
 
 
 def _first(results, field: str):
     return next((r.context.get(field) for r in results if r.context.get(field)), None)
-
-
-def _one_line(verdict: str, summary: str) -> str:
-    return summary[0].upper() + summary[1:] if summary else verdict
 
 
 def _published_dict(published: Published) -> dict:
