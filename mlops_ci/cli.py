@@ -15,6 +15,7 @@ from typing import NoReturn
 from mlops_ci import __version__
 from mlops_ci.errors import ExitCode, MlopsCiError
 from mlops_ci.options import add_arguments
+from mlops_ci.platforms.masking import RedactingFilter, redact
 from mlops_ci.result import StepResult
 from mlops_ci.steps import GLOBAL_OPTIONS, SHARED_OPTIONS, all_steps
 
@@ -93,6 +94,16 @@ def build_parser() -> Parser:
         group = sub.add_argument_group(f"{step.name} options")
         add_arguments(group, [SHARED_OPTIONS[name] for name in step.shared])
         add_arguments(group, step.options)
+    from mlops_ci.report.command import report_options
+
+    report = commands.add_parser(
+        "report",
+        help="render the gate's PR/MR comment from the step results, without posting it",
+        description="Apply the gate policy (the gate: section of mlops-ci.yaml, or the flags) to the "
+        "step results in --out-dir and print the comment the gate would post. Talks to no service.",
+        parents=[common],
+    )
+    add_arguments(report.add_argument_group("report options"), report_options())
     schema = commands.add_parser("schema", help="print the JSON Schema of mlops-ci.yaml or of step results")
     schema.add_argument("which", choices=("config", "step-result"))
     return parser
@@ -105,24 +116,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.subcommand == "schema":
             return _print_schema(args.which)
+        if args.subcommand == "report":
+            from mlops_ci.report.command import run_report
+
+            return run_report(vars(args))
         from mlops_ci.runner import run_step
 
         result = run_step(args.subcommand, vars(args))
     except MlopsCiError as exc:
         if debug:
-            traceback.print_exc()
-        print(f"mlops-ci {args.subcommand}: error: {exc}", file=sys.stderr)
+            _print_traceback()
+        print(redact(f"mlops-ci {args.subcommand}: error: {exc}"), file=sys.stderr)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         print(f"mlops-ci {args.subcommand}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - a bug: one line, exit 4, traceback with --debug
         if debug:
-            traceback.print_exc()
+            _print_traceback()
         first_line = (str(exc).splitlines() or [""])[0][:300]
         print(
-            f"mlops-ci {args.subcommand}: internal error: {type(exc).__name__}: {first_line}; rerun "
-            f"with --debug and report it at {ISSUES_URL}",
+            redact(
+                f"mlops-ci {args.subcommand}: internal error: {type(exc).__name__}: {first_line}; rerun "
+                f"with --debug and report it at {ISSUES_URL}"
+            ),
             file=sys.stderr,
         )
         return int(ExitCode.INTERNAL)
@@ -156,9 +173,15 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _print_traceback() -> None:
+    print(redact(traceback.format_exc()), file=sys.stderr, end="")
+
+
 def _configure_logging(debug: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(message)s"))
+    # Tokens registered with mlops_ci.platforms.masking never reach the log.
+    handler.addFilter(RedactingFilter())
     root = logging.getLogger("mlops_ci")
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if debug else logging.INFO)

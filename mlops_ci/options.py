@@ -128,7 +128,7 @@ def _help_text(option: Option) -> str:
         parts.append(f"default: {default}")
     if option.kind in ("list", "paths", "map"):
         parts.append("repeatable")
-    parts.append(f"env {option.env_var}")
+    parts.append("env " + ", ".join((option.env_var, *option.env_aliases)))
     return "; ".join(parts).replace("%", "%%")
 
 

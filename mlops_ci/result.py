@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,9 @@ class StepResult:
     context: dict[str, Any] = field(default_factory=dict)
     started_at: str = field(default_factory=lambda: now_iso())
     duration_s: float = 0.0
+    # Markdown for the CI job summary when the step renders its own (the gate shows its
+    # comment); not part of the JSON file. None: the runner renders the generic summary.
+    summary_markdown: str | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.status not in STEP_STATUSES:
@@ -157,6 +161,14 @@ def step_result_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
+@lru_cache(maxsize=1)
+def _validator():
+    """Built once: ``jsonschema.validate`` checks the schema itself on every call (~0.1 s)."""
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(step_result_schema())
+
+
 def read_step_result(path: Path) -> StepResult:
     """Read and validate a step-result file; a missing or invalid file is a usage error."""
     import jsonschema
@@ -167,9 +179,8 @@ def read_step_result(path: Path) -> StepResult:
         raise UsageError(f"step result {path} does not exist; run that step first") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read step result {path}: {exc}") from None
-    try:
-        jsonschema.validate(data, step_result_schema())
-    except jsonschema.ValidationError as exc:
-        where = "/".join(map(str, exc.absolute_path)) or "top level"
-        raise UsageError(f"{path} is not a valid step result ({where}: {exc.message})") from None
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(data))
+    if error is not None:
+        where = "/".join(map(str, error.absolute_path)) or "top level"
+        raise UsageError(f"{path} is not a valid step result ({where}: {error.message})") from None
     return StepResult.from_dict(data)

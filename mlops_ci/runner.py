@@ -86,4 +86,4 @@ def _publish(result: StepResult, context: StepContext, started_at: str, started:
     path = result.write(context.out_dir)
     log.debug("wrote %s", path)
     context.platform.write_outputs(result.step, result.outputs)
-    context.platform.write_summary(step_summary_markdown(result))
+    context.platform.write_summary(result.summary_markdown or step_summary_markdown(result))

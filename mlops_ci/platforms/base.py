@@ -1,12 +1,27 @@
-"""The interface every CI platform implements."""
+"""The interface every CI platform implements.
+
+A platform reads where a step runs (``context``), publishes a step's outputs and summary,
+and — for the gate — talks to the code host: it upserts one pull/merge-request comment
+found by a hidden marker, sets a commit status, annotates the run and masks secrets. Steps
+only ever talk to GitHub or GitLab through these methods.
+"""
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from mlops_ci.platforms.masking import register_secret
+from mlops_ci.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+# State of a commit status / check run, platform-neutral.
+STATUS_STATES = ("success", "failure", "neutral")
 
 
 @dataclass(frozen=True)
@@ -26,15 +41,65 @@ class RunContext:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ApiSettings:
+    """How to reach the code host's API. ``retry`` bounds the total time spent waiting on
+    retries across every call of one publication (not per call)."""
+
+    token: str | None = None
+    url: str | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # Per request; a hung connection costs at most this on top of the retry budget.
+    timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Status:
+    """A commit status / check run: ``state`` is one of STATUS_STATES."""
+
+    name: str
+    state: str
+    title: str
+    summary: str = ""
+    url: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.state not in STATUS_STATES:
+            raise ValueError(f"`state` must be one of {STATUS_STATES}, got {self.state!r}")
+
+
+@dataclass(frozen=True)
+class Published:
+    """What became of a comment or status.
+
+    ``action``: created, updated, unchanged, deleted-duplicates, kept-newer (a later pipeline
+    already wrote the comment), saved (written to a file only), skipped (nothing to do, e.g.
+    no pull request) or degraded (the platform refused, e.g. a read-only token on a fork).
+    """
+
+    action: str
+    done: bool
+    url: str | None = None
+    id: str | None = None
+    kind: str | None = None  # check-run, commit-status, comment, note, file
+    reason: str | None = None
+
+
 class Platform(ABC):
-    """Base class: a platform reads its context and publishes a step's outputs and summary."""
+    """Base class: context, outputs and summary are abstract; the code-host methods have
+    safe defaults for platforms without a code host (a laptop)."""
 
     name = "local"
+    # Longest comment body the platform accepts, in characters.
+    max_comment_chars = 1_000_000
+    # What the platform calls a pull request, for messages.
+    pr_noun = "pull request"
 
     def __init__(self, env: Mapping[str, str], *, cwd: Path, out_dir: Path) -> None:
         self.env = env
         self.cwd = cwd
         self.out_dir = out_dir
+        self.api = ApiSettings()
 
     @abstractmethod
     def context(self) -> RunContext:
@@ -47,3 +112,42 @@ class Platform(ABC):
     @abstractmethod
     def write_summary(self, markdown: str) -> None:
         """Show a step's markdown summary where the platform shows such things."""
+
+    # --- talking to the code host -------------------------------------------------------
+
+    def connect(self, settings: ApiSettings) -> None:
+        """Use ``settings`` for later API calls. The token is masked from here on."""
+        if settings.token:
+            self.mask(settings.token)
+        self.api = settings
+
+    def pipeline_ordinal(self) -> int | None:
+        """A number that grows with every pipeline of the repository (GitHub run id,
+        GitLab pipeline id): a comment written by a later pipeline is never overwritten
+        by an earlier one that finishes late."""
+        return None
+
+    def resolve_pr(self, claimed: str | None) -> tuple[str | None, str | None]:
+        """The PR/MR to comment on, and why there is none. ``claimed`` is the number the
+        step results recorded; platforms that run a separate trusted job (GitHub's
+        ``workflow_run``) verify it before use."""
+        pr = self.context().pr
+        return (pr, None) if pr else (None, f"not a {self.pr_noun} pipeline")
+
+    def upsert_comment(self, key: str, body: str, *, pr: str, artifact: Path) -> Published:
+        """Create or edit in place the one comment on ``pr`` that starts with
+        ``comments.marker(key)``. ``artifact`` holds the same body on disk."""
+        return Published("saved", done=True, url=str(artifact), kind="file")
+
+    def set_status(self, status: Status, *, commit: str) -> Published:
+        """Set a commit status (or check run) that branch protection can require."""
+        return Published("skipped", done=False, reason=f"{self.name} runs have no commit statuses")
+
+    def annotate(self, level: str, message: str, *, title: str | None = None) -> None:
+        """Attach a note to the run (``level``: error, warning or notice). Platforms without
+        annotations have the same text in the step's printed result already."""
+        log.debug("%s: %s%s", level, f"{title}: " if title else "", message)
+
+    def mask(self, secret: str) -> None:
+        """Keep ``secret`` out of every log line this process writes."""
+        register_secret(secret)

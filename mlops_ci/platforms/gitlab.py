@@ -1,19 +1,47 @@
-"""GitLab CI: context from ``CI_*``, outputs as a dotenv report (``<out-dir>/<step>.env``)."""
+"""GitLab CI: context from ``CI_*``, outputs as a dotenv report (``<out-dir>/<step>.env``),
+and the REST API (through python-gitlab) for the merge-request note and the commit status.
+
+``CI_JOB_TOKEN`` cannot write merge-request notes or commit statuses: the gate needs a
+project (or group, or personal) access token with the ``api`` scope and at least the
+Developer role, stored as a masked CI/CD variable (``GITLAB_TOKEN``). Without one the gate
+degrades: the comment stays in ``<out-dir>/comment.md`` and the verdict decides the exit.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from mlops_ci.platforms.base import Platform, RunContext
+from mlops_ci.platforms import comments
+from mlops_ci.platforms.api import ApiRequestError, ApiSession, PermissionDenied, wait_from_headers
+from mlops_ci.platforms.base import Platform, Published, RunContext, Status
 from mlops_ci.result import write_text_atomic
+from mlops_ci.retry import RetryableError
+
+if TYPE_CHECKING:
+    import gitlab
 
 log = logging.getLogger(__name__)
+
+DEFAULT_URL = "https://gitlab.com"
+# GitLab's limit for a note body.
+MAX_COMMENT_CHARS = 1_000_000
+MAX_STATUS_DESCRIPTION = 255
+STATUS_STATES = {"success": "success", "failure": "failed", "neutral": "success"}
+TOKEN_HINT = (
+    "create a project access token with the api scope and the Developer role and store it as a "
+    "masked CI/CD variable GITLAB_TOKEN (CI_JOB_TOKEN cannot write merge-request notes or commit statuses)"
+)
 
 
 class GitLabPlatform(Platform):
     name = "gitlab"
+    max_comment_chars = MAX_COMMENT_CHARS
+    pr_noun = "merge request"
 
     def context(self) -> RunContext:
         env = self.env
@@ -27,6 +55,10 @@ class GitLabPlatform(Platform):
             repository=env.get("CI_PROJECT_PATH"),
             event=env.get("CI_PIPELINE_SOURCE"),
         )
+
+    def pipeline_ordinal(self) -> int | None:
+        raw = self.env.get("CI_PIPELINE_ID")
+        return int(raw) if raw and raw.isdigit() else None
 
     def write_outputs(self, step: str, outputs: Mapping[str, str]) -> None:
         """Write ``MLOPS_CI_<STEP>_<OUTPUT>=value`` lines; a job lists the file under
@@ -43,6 +75,163 @@ class GitLabPlatform(Platform):
 
     def write_summary(self, markdown: str) -> None:
         """GitLab has no step summary page; the MR widget reads the JUnit and metrics reports."""
+
+    # --- the REST API ---------------------------------------------------------------------
+
+    @property
+    def server_url(self) -> str:
+        url = self.api.url or self.env.get("CI_SERVER_URL")
+        if not url and self.env.get("CI_API_V4_URL"):
+            url = re.sub(r"/api/v4/?$", "", self.env["CI_API_V4_URL"])
+        return (url or DEFAULT_URL).rstrip("/")
+
+    @property
+    def _mr_project(self) -> str | None:
+        # A merge request from a fork lives in the target project, not the pipeline's.
+        return (
+            self.env.get("CI_MERGE_REQUEST_PROJECT_ID")
+            or self.env.get("CI_PROJECT_ID")
+            or self.env.get("CI_PROJECT_PATH")
+        )
+
+    @property
+    def _commit_project(self) -> str | None:
+        return self.env.get("CI_PROJECT_ID") or self.env.get("CI_PROJECT_PATH")
+
+    def _session(self) -> ApiSession:
+        return ApiSession(
+            service=f"GitLab API at {self.server_url}", policy=self.api.retry, classify=self.classify
+        )
+
+    @cached_property
+    def _client(self) -> gitlab.Gitlab:
+        import gitlab
+        import requests
+
+        session = requests.Session()
+        # python-gitlab's errors carry no headers; keep the last response's so a rate limit's
+        # Retry-After / RateLimit-Reset can be honoured.
+        session.hooks["response"].append(self._remember_headers)
+        return gitlab.Gitlab(
+            self.server_url,
+            private_token=self.api.token,
+            timeout=self.api.timeout_s,
+            # Retries are ours (one bounded budget); see mlops_ci.platforms.api.
+            retry_transient_errors=False,
+            user_agent=_user_agent(),
+            session=session,
+        )
+
+    def _remember_headers(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self._last_headers = dict(response.headers)
+
+    def classify(self, exc: BaseException) -> Exception | None:
+        import gitlab
+        import requests
+
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+            return RetryableError(type(exc).__name__)
+        if not isinstance(exc, gitlab.exceptions.GitlabError) or exc.response_code is None:
+            return None
+        status = int(exc.response_code)
+        message = str(exc.error_message or "")
+        headers = getattr(self, "_last_headers", {})
+        if status >= 500 or status == 429:
+            return RetryableError(f"HTTP {status}", wait_s=wait_from_headers(headers))
+        if status in (401, 403, 404):
+            return PermissionDenied(status, message or "forbidden")
+        return ApiRequestError(status, message)
+
+    def _missing_setup(self) -> str | None:
+        if not self.api.token:
+            if self.env.get("CI_JOB_TOKEN"):
+                return f"no GitLab token: {TOKEN_HINT}"
+            return f"no GitLab token: set GITLAB_TOKEN or --gitlab-token; {TOKEN_HINT}"
+        return None
+
+    def _refused(self, what: str, error: PermissionDenied) -> str:
+        return f"GitLab refused to {what} ({error}); {TOKEN_HINT}"
+
+    def _mr(self, iid: str) -> Any:
+        project = self._client.projects.get(self._mr_project, lazy=True)
+        return project.mergerequests.get(int(iid), lazy=True)
+
+    def _note_url(self, iid: str, note_id: str) -> str | None:
+        base = self.env.get("CI_MERGE_REQUEST_PROJECT_URL") or self.env.get("CI_PROJECT_URL")
+        return f"{base}/-/merge_requests/{iid}#note_{note_id}" if base else None
+
+    def upsert_comment(self, key: str, body: str, *, pr: str, artifact: Path) -> Published:
+        problem = self._missing_setup() or (None if self._mr_project else "CI_PROJECT_ID is not set")
+        if problem:
+            return Published("degraded", done=False, kind="note", reason=problem)
+        notes = self._mr(pr).notes
+        quiet = {"obey_rate_limit": False}
+        pipeline = self.pipeline_ordinal()
+
+        def upsert() -> Published:
+            # Listed again on every retry: a create that failed with a 5xx may have been
+            # stored, and creating again would duplicate the note.
+            listed = notes.list(iterator=True, per_page=100, sort="asc", order_by="created_at", **quiet)
+            existing = [
+                comments.Existing(str(n.id), n.body or "", n)
+                for n in listed
+                if not getattr(n, "system", False)
+            ]
+            plan = comments.plan_upsert(existing, key=key, body=body, pipeline=pipeline)
+            if plan.action == "create":
+                note_id = str(notes.create({"body": body}, **quiet).id)
+            else:
+                note_id = plan.target.id
+                if plan.action == "update":
+                    notes.update(int(note_id), {"body": body}, **quiet)
+            for duplicate in plan.duplicates:
+                notes.delete(int(duplicate.id), **quiet)
+            action = {"create": "created", "update": "updated"}.get(plan.action, plan.action)
+            return Published(action, done=True, url=self._note_url(pr, note_id), id=note_id, kind="note")
+
+        try:
+            return self._session().call(f"upsert the note on !{pr}", upsert)
+        except PermissionDenied as error:
+            return Published(
+                "degraded", done=False, kind="note", reason=self._refused("write the note", error)
+            )
+
+    def set_status(self, status: Status, *, commit: str) -> Published:
+        problem = self._missing_setup() or (None if self._commit_project else "CI_PROJECT_ID is not set")
+        if problem:
+            return Published("degraded", done=False, kind="commit-status", reason=problem)
+        session = self._session()
+        data: dict[str, Any] = {
+            "state": STATUS_STATES[status.state],
+            "name": status.name,
+            "description": status.title[:MAX_STATUS_DESCRIPTION],
+        }
+        if status.url:
+            data["target_url"] = status.url
+        pipeline = self.pipeline_ordinal()
+        if pipeline is not None:
+            # Attach to this pipeline rather than to whichever pipeline GitLab picks for the sha.
+            data["pipeline_id"] = pipeline
+        project = self._client.projects.get(self._commit_project, lazy=True)
+        try:
+            session.call(
+                "set the commit status",
+                lambda: project.commits.get(commit, lazy=True).statuses.create(data, obey_rate_limit=False),
+            )
+        except PermissionDenied as error:
+            return Published(
+                "degraded",
+                done=False,
+                kind="commit-status",
+                reason=self._refused("set the commit status", error),
+            )
+        return Published("created", done=True, kind="commit-status")
+
+
+def _user_agent() -> str:
+    from mlops_ci import __version__
+
+    return f"mlops-ci/{__version__}"
 
 
 def dotenv_name(step: str, key: str) -> str:

@@ -54,6 +54,15 @@ SHARED_OPTIONS: dict[str, Option] = {
 
 
 @dataclass(frozen=True)
+class Output:
+    """One output of a step (a key of ``StepResult.outputs``). The GitHub actions' and GitLab
+    components' outputs are generated from these (scripts/generate_ci_files.py)."""
+
+    name: str
+    help: str
+
+
+@dataclass(frozen=True)
 class Step:
     """A step as the CLI and the runner see it. Each step module exports one as ``STEP``."""
 
@@ -63,6 +72,8 @@ class Step:
     run: Callable[[StepContext], StepResult]
     description: str = ""
     shared: tuple[str, ...] = ()
+    # Every key the step may put in its result's outputs, kebab-case.
+    outputs: tuple[Output, ...] = ()
 
     @property
     def top_level_options(self) -> tuple[Option, ...]:
