@@ -16,7 +16,6 @@ with podman when it is installed.
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import json
 import os
 import shutil
@@ -154,8 +153,9 @@ class Engine(ABC):
 class DockerEngine(Engine):
     name = "docker"
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, host: str) -> None:
         self.client = client
+        self.host = host
 
     @classmethod
     def connect(cls, env: Mapping[str, str]) -> DockerEngine:
@@ -163,11 +163,11 @@ class DockerEngine(Engine):
 
         client = docker.from_env(environment=dict(env), timeout=600)
         client.ping()
-        return cls(client)
+        return cls(client, env.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
 
     def describe(self) -> str:
         version = self.client.version().get("Version", "?")
-        return f"Docker {version} at {self.client.api.base_url}"
+        return f"Docker {version} at {self.host}"
 
     def build(self, context: Path, tag: str, *, log_path: Path | None = None) -> ImageInfo:
         import docker

@@ -12,6 +12,8 @@ import base64
 import hashlib
 import os
 import platform
+import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -43,6 +45,19 @@ def default_platform() -> str:
     return f"manylinux_2_28_{arch}"
 
 
+def compatible_platforms(tag: str) -> list[str]:
+    """pip matches --platform literally: spell out the older manylinux tags a glibc that
+    runs ``manylinux_2_<N>`` also runs (wheels often carry only manylinux2014 tags)."""
+    match = re.match(r"^manylinux_2_(\d+)_(\w+)$", tag)
+    if not match:
+        return [tag]
+    newest, arch = int(match.group(1)), match.group(2)
+    tags = [f"manylinux_2_{minor}_{arch}" for minor in range(newest, 4, -1)]
+    legacy = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+    tags += [f"{name}_{arch}" for minor, name in legacy.items() if minor <= newest]
+    return tags
+
+
 def pinned_requirements(names: tuple[str, ...] = SERVE_DISTRIBUTIONS) -> tuple[str, ...]:
     pins = []
     for name in names:
@@ -57,6 +72,14 @@ def pinned_requirements(names: tuple[str, ...] = SERVE_DISTRIBUTIONS) -> tuple[s
     return tuple(pins)
 
 
+def cache_dir(env: dict[str, str] | None = None) -> Path:
+    env = dict(os.environ) if env is None else env
+    if env.get("MLOPS_CI_CACHE_DIR"):
+        return Path(env["MLOPS_CI_CACHE_DIR"])
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mlops-ci"
+
+
 def vendor_wheels(
     folder: Path,
     *,
@@ -64,10 +87,43 @@ def vendor_wheels(
     platform_tag: str,
     wheelhouse: Path | None = None,
     timeout_s: float = 600,
+    cache: Path | None = None,
 ) -> Wheelset:
+    """Download the pinned wheels into ``folder`` (through a cache keyed by the pins, the
+    target Python and platform, so a second build downloads nothing)."""
     folder.mkdir(parents=True, exist_ok=True)
     requirements = pinned_requirements()
     pip_pin = f"pip=={metadata.version('pip')}" if _has("pip") else "pip"
+    key = hashlib.sha256(
+        "\n".join([python_version, platform_tag, *requirements, pip_pin]).encode()
+    ).hexdigest()[:16]
+    cached = (cache or cache_dir()) / "wheels" / key
+    if (cached / ".complete").is_file():
+        for wheel in cached.glob("*.whl"):
+            shutil.copy2(wheel, folder / wheel.name)
+    else:
+        _download(folder, requirements, pip_pin, python_version, platform_tag, wheelhouse, timeout_s)
+        try:
+            cached.mkdir(parents=True, exist_ok=True)
+            for wheel in folder.glob("*.whl"):
+                shutil.copy2(wheel, cached / wheel.name)
+            (cached / ".complete").write_text("\n".join(requirements) + "\n")
+        except OSError:
+            pass  # a read-only home: no cache, no harm
+    pip_wheel = next((p.name for p in folder.glob("pip-*.whl")), "")
+    self_wheel = build_self_wheel(folder)
+    return Wheelset(folder, requirements, self_wheel, pip_wheel)
+
+
+def _download(
+    folder: Path,
+    requirements: tuple[str, ...],
+    pip_pin: str,
+    python_version: str,
+    platform_tag: str,
+    wheelhouse: Path | None,
+    timeout_s: float,
+) -> None:
     command = [
         sys.executable,
         "-m",
@@ -81,8 +137,11 @@ def vendor_wheels(
         "cp",
         "--abi",
         "cp" + python_version.replace(".", ""),
-        "--platform",
-        platform_tag,
+        "--abi",
+        "abi3",
+        "--abi",
+        "none",
+        *[arg for tag in compatible_platforms(platform_tag) for arg in ("--platform", tag)],
         "--dest",
         str(folder),
         "--disable-pip-version-check",
@@ -106,9 +165,6 @@ def vendor_wheels(
             f"cannot download the serving wheels for Python {python_version} on {platform_tag} from {where}: "
             f"{(lines[0] if lines else 'pip failed')[:300]}"
         )
-    pip_wheel = next((p.name for p in folder.glob("pip-*.whl")), "")
-    self_wheel = build_self_wheel(folder)
-    return Wheelset(folder, requirements, self_wheel, pip_wheel)
 
 
 def build_self_wheel(folder: Path) -> str:

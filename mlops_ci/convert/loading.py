@@ -45,7 +45,7 @@ def load_native_model(uri: str, *, store: TrackingStore | None, cwd: Path) -> Na
     if uri.endswith(".onnx"):
         if not path.is_file():
             raise UsageError(f"ONNX file {uri} does not exist; check --model-uri")
-        return NativeModel(model=_load_onnx(path), flavor="onnx", uri=str(path))
+        return NativeModel(model=load_onnx(path), flavor="onnx", uri=str(path))
     if path.is_dir():
         if not (path / "MLmodel").is_file():
             raise UsageError(f"{uri} is a folder without an MLmodel file; pass an MLflow model folder or URI")
@@ -121,7 +121,7 @@ def _from_local_folder(
     )
     if "onnx" in flavors:
         data = flavors["onnx"].get("data", "model.onnx")
-        return NativeModel(model=_load_onnx(folder / data), flavor="onnx", **common)
+        return NativeModel(model=load_onnx(folder / data), flavor="onnx", **common)
     if "sklearn" in flavors:
         import mlflow.sklearn
 
@@ -142,7 +142,7 @@ def _from_local_folder(
     )
 
 
-def _load_onnx(path: Path) -> Any:
+def load_onnx(path: Path) -> Any:
     import onnx
 
     try:
