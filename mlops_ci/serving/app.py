@@ -65,7 +65,11 @@ class App:
         self.metrics = Metrics(self.settings.name, self.settings.version)
         self.request_log = request_log
         self.request_log_sample = request_log_sample
+        # ready: what health checks report (false again while draining on shutdown);
+        # loaded: inference is possible (in-flight requests still finish while draining).
         self.ready = False
+        self.loaded = True
+        self.draining = False
         self._metadata = orjson.dumps(self._model_metadata())
         self._openapi = orjson.dumps(openapi_document(self.settings, server_version))
         self._static = {
@@ -202,7 +206,7 @@ class App:
         return outputs, elapsed
 
     def _require_ready(self) -> None:
-        if not self.ready:
+        if not self.loaded or not (self.ready or self.draining):
             raise ServingError(
                 503, "the model is not ready (starting or shutting down); retry shortly", "not_ready"
             )

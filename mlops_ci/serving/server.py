@@ -133,6 +133,7 @@ def serve(
             on_ready(host, port)
         await stop.wait()
         log.info("shutting down: finishing %d open connection(s)", len(server.connections))
+        app.draining = True
         app.ready = False
         server.begin_shutdown()
         drained = await server.wait_drained(config.shutdown_timeout)
