@@ -13,7 +13,16 @@ import pytest
 from tests.helpers import EXAMPLE
 
 NUMERIC = ["age", "fnlwgt", "education-num", "capital-gain", "capital-loss", "hours-per-week"]
-CATEGORICAL = ["workclass", "education", "marital-status", "occupation", "relationship", "race", "sex", "native-country"]
+CATEGORICAL = [
+    "workclass",
+    "education",
+    "marital-status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "native-country",
+]
 TARGET = "class"
 
 
@@ -36,11 +45,20 @@ def census_pipeline(classifier: Any = None, *, rows: int = 3000) -> Any:
             ("categorical", OneHotEncoder(handle_unknown="ignore", sparse_output=False), CATEGORICAL),
         ]
     )
-    pipeline = Pipeline([("preprocess", preprocess), ("classifier", classifier or LogisticRegression(max_iter=1000))])
+    pipeline = Pipeline(
+        [("preprocess", preprocess), ("classifier", classifier or LogisticRegression(max_iter=1000))]
+    )
     return pipeline.fit(train[NUMERIC + CATEGORICAL], train[TARGET])
 
 
-def write_model_dir(folder: Path, pipeline: Any, *, name: str = "census-income", version: str = "7", precision: str = "float32") -> Any:
+def write_model_dir(
+    folder: Path,
+    pipeline: Any,
+    *,
+    name: str = "census-income",
+    version: str = "7",
+    precision: str = "float32",
+) -> Any:
     from mlops_ci.convert.build import convert
     from mlops_ci.convert.columns import columns_from_frame
     from mlops_ci.convert.loading import NativeModel
@@ -48,9 +66,15 @@ def write_model_dir(folder: Path, pipeline: Any, *, name: str = "census-income",
     train, _ = census_frames(50)
     features = train[NUMERIC + CATEGORICAL]
     native = NativeModel(
-        model=pipeline, flavor="sklearn", uri="test://census", columns=columns_from_frame(features), input_example=features.head(5)
+        model=pipeline,
+        flavor="sklearn",
+        uri="test://census",
+        columns=columns_from_frame(features),
+        input_example=features.head(5),
     )
-    converted = convert(native, name=name, version=version, opset=None, precision=precision, lineage={"commit": "abc123"})
+    converted = convert(
+        native, name=name, version=version, opset=None, precision=precision, lineage={"commit": "abc123"}
+    )
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "model.onnx").write_bytes(converted.onnx_bytes)
     converted.settings.write(folder)
@@ -96,4 +120,14 @@ def v2_request(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def serving_command(model_dir: Path, port: int, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "mlops_ci.serving", str(model_dir), "--host", "127.0.0.1", "--port", str(port), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "mlops_ci.serving",
+        str(model_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *extra,
+    ]

@@ -10,15 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.model_fixtures import (  # noqa: F401 - fixtures
-    CATEGORICAL,
-    NUMERIC,
-    census_app,
-    census_frames,
-    census_model_dir,
-    example_record,
-    v2_request,
-)
+from tests.model_fixtures import CATEGORICAL, NUMERIC, example_record, v2_request
 
 INFER = "/v2/models/census-income/infer"
 
@@ -80,7 +72,9 @@ def test_v2_accepts_flat_shapes_onnx_names_and_output_selection(census_app):
 
 
 def test_versioned_path_and_metadata(census_app):
-    status, body = post(census_app, "/v2/models/census-income/versions/7/infer", v2_request([example_record()]))
+    status, body = post(
+        census_app, "/v2/models/census-income/versions/7/infer", v2_request([example_record()])
+    )
     assert status == 200
     response = census_app.handle("GET", "/v2/models/census-income", "", b"")
     metadata = json.loads(response.body)
@@ -107,7 +101,9 @@ def test_invocations_formats_agree(census_app, census_model_dir, fmt):
     else:
         lines = [",".join(columns)] + [",".join(str(r[c]) for c in columns) for r in records]
         body = ("\n".join(lines) + "\n").encode()
-    status, answer = post(census_app, "/invocations", body, "text/csv" if fmt == "csv" else "application/json")
+    status, answer = post(
+        census_app, "/invocations", body, "text/csv" if fmt == "csv" else "application/json"
+    )
     assert status == 200, answer
     labels, _ = expected_labels(census_model_dir, records)
     assert answer["predictions"] == labels
@@ -124,10 +120,26 @@ MALFORMED_V2 = {
     "empty body": (b"", 400, "no body"),
     "json array": (b"[1, 2]", 400, "inputs"),
     "no inputs": ({"outputs": []}, 400, "'inputs'"),
-    "input without data": ({"inputs": [{"name": "age", "shape": [1], "datatype": "FP32"}]}, 400, "data is missing"),
-    "bad datatype": ({"inputs": [{"name": "age", "shape": [1], "datatype": "FLOAT", "data": [1]}]}, 400, "datatype"),
-    "bad shape": ({"inputs": [{"name": "age", "shape": [-1], "datatype": "FP32", "data": [1]}]}, 400, "shape"),
-    "shape and data disagree": ({"inputs": [{"name": "age", "shape": [2], "datatype": "FP32", "data": [1]}]}, 400, "holds 2"),
+    "input without data": (
+        {"inputs": [{"name": "age", "shape": [1], "datatype": "FP32"}]},
+        400,
+        "data is missing",
+    ),
+    "bad datatype": (
+        {"inputs": [{"name": "age", "shape": [1], "datatype": "FLOAT", "data": [1]}]},
+        400,
+        "datatype",
+    ),
+    "bad shape": (
+        {"inputs": [{"name": "age", "shape": [-1], "datatype": "FP32", "data": [1]}]},
+        400,
+        "shape",
+    ),
+    "shape and data disagree": (
+        {"inputs": [{"name": "age", "shape": [2], "datatype": "FP32", "data": [1]}]},
+        400,
+        "holds 2",
+    ),
     "id not a string": ({"id": 5, "inputs": []}, 400, "'id'"),
 }
 
@@ -147,9 +159,18 @@ def with_input(change):
 
 SIGNATURE_ERRORS = {
     "string in a numeric column": (lambda m, r: m["age"].update(data=["old", "young"]), "takes FP32 numbers"),
-    "number in a string column": (lambda m, r: m["workclass"].update(datatype="FP32", data=[1, 2]), "is BYTES"),
-    "declared BYTES for a number": (lambda m, r: m["age"].update(datatype="BYTES", data=["1", "2"]), "is FP32"),
-    "unknown input": (lambda m, r: r["inputs"].append({"name": "salary", "shape": [2], "datatype": "FP32", "data": [1, 2]}), "unknown input 'salary'"),
+    "number in a string column": (
+        lambda m, r: m["workclass"].update(datatype="FP32", data=[1, 2]),
+        "is BYTES",
+    ),
+    "declared BYTES for a number": (
+        lambda m, r: m["age"].update(datatype="BYTES", data=["1", "2"]),
+        "is FP32",
+    ),
+    "unknown input": (
+        lambda m, r: r["inputs"].append({"name": "salary", "shape": [2], "datatype": "FP32", "data": [1, 2]}),
+        "unknown input 'salary'",
+    ),
     "missing input": (lambda m, r: r["inputs"].remove(m["sex"]), "missing input sex"),
     "wrong rank": (lambda m, r: m["age"].update(shape=[1, 2]), "shape [rows] or [rows, 1]"),
     "row counts differ": (lambda m, r: m["age"].update(shape=[3, 1], data=[1, 2, 3]), "different row counts"),
@@ -177,7 +198,9 @@ def test_errors_never_echo_the_request_body(census_app):
 def test_unknown_model_version_route_and_method(census_app):
     status, answer = post(census_app, "/v2/models/other-model/infer", v2_request([example_record()]))
     assert status == 404 and "census-income" in answer["error"]
-    status, answer = post(census_app, "/v2/models/census-income/versions/8/infer", v2_request([example_record()]))
+    status, answer = post(
+        census_app, "/v2/models/census-income/versions/8/infer", v2_request([example_record()])
+    )
     assert status == 404 and "version '7'" in answer["error"]
     assert census_app.handle("GET", "/nope", "", b"").status == 404
     response = census_app.handle("GET", INFER, "", b"")
@@ -230,7 +253,14 @@ def test_not_ready_is_503(census_model_dir):
 def test_openapi_document_lists_every_endpoint(census_app):
     document = json.loads(census_app.handle("GET", "/openapi.json", "", b"").body)
     assert document["openapi"].startswith("3.")
-    for path in ("/v2/health/live", "/v2/models/{model_name}/infer", "/v2/models/{model_name}/versions/{model_version}/infer", "/invocations", "/ping", "/metrics"):
+    for path in (
+        "/v2/health/live",
+        "/v2/models/{model_name}/infer",
+        "/v2/models/{model_name}/versions/{model_version}/infer",
+        "/invocations",
+        "/ping",
+        "/metrics",
+    ):
         assert path in document["paths"]
     record = document["components"]["schemas"]["Record"]
     assert record["properties"]["education-num"] == {"type": "number", "nullable": True}
@@ -245,7 +275,11 @@ def test_request_log_records_follow_the_published_schema(census_model_dir, tmp_p
     from mlops_ci.serving.server import load_app
 
     log_path = tmp_path / "requests.jsonl"
-    app = load_app(ServerConfig(model_dir=census_model_dir, warmup_runs=0, request_log=str(log_path), request_log_sample=1.0))
+    app = load_app(
+        ServerConfig(
+            model_dir=census_model_dir, warmup_runs=0, request_log=str(log_path), request_log_sample=1.0
+        )
+    )
     app.ready = True
     records = [example_record(0), example_record(1)]
     assert post(app, INFER, v2_request(records))[0] == 200
@@ -253,11 +287,16 @@ def test_request_log_records_follow_the_published_schema(census_model_dir, tmp_p
     assert post(app, INFER, {"inputs": []})[0] == 400  # errors are not logged
     app.request_log.close()
     lines = [json.loads(line) for line in log_path.read_text().splitlines()]
-    schema = json.loads((Path(__file__).resolve().parents[1] / "mlops_ci/schemas/request-log.v1.json").read_text())
+    schema = json.loads(
+        (Path(__file__).resolve().parents[1] / "mlops_ci/schemas/request-log.v1.json").read_text()
+    )
     assert [line["endpoint"] for line in lines] == ["v2_infer", "invocations"]
     for line in lines:
         jsonschema.validate(line, schema)
-    assert lines[0]["inputs"]["education-num"] == [float(records[0]["education-num"]), float(records[1]["education-num"])]
+    assert lines[0]["inputs"]["education-num"] == [
+        float(records[0]["education-num"]),
+        float(records[1]["education-num"]),
+    ]
     assert lines[0]["inputs"]["workclass"] == [records[0]["workclass"], records[1]["workclass"]]
     assert len(lines[0]["outputs"]["probabilities"]) == 2
 

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.helpers import free_port, wait_http
-from tests.model_fixtures import census_model_dir, example_record, serving_command, v2_request  # noqa: F401
+from tests.model_fixtures import example_record, serving_command, v2_request
 
 INFER = "/v2/models/census-income/infer"
 
@@ -24,7 +24,16 @@ def server(census_model_dir, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("server") / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            serving_command(census_model_dir, port, "--max-body-bytes", "200000", "--keepalive-timeout", "2", "--request-timeout", "2"),
+            serving_command(
+                census_model_dir,
+                port,
+                "--max-body-bytes",
+                "200000",
+                "--keepalive-timeout",
+                "2",
+                "--request-timeout",
+                "2",
+            ),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -67,17 +76,27 @@ def test_ready_live_and_prometheus_metrics(server):
 def test_keep_alive_and_pipelined_requests_answer_in_order(server):
     _, port = server
     body = json.dumps({"dataframe_records": [example_record()]}).encode()
-    one = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    one = (
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(body), body)
+    )
     ping = b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n"
     last = b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     answer = raw(port, one + ping + one + last)
     assert answer.count(b"HTTP/1.1 ") == 4 and answer.count(b"HTTP/1.1 200 OK") == 4
-    assert answer.index(b"predictions") < answer.index(b'{"ready":true}') < answer.rindex(b"predictions") < answer.index(b'{"live":true}')
+    assert (
+        answer.index(b"predictions")
+        < answer.index(b'{"ready":true}')
+        < answer.rindex(b"predictions")
+        < answer.index(b'{"live":true}')
+    )
 
 
 def test_body_larger_than_the_limit_is_413_before_it_is_read(server):
     url, port = server
-    response = requests.post(url + "/invocations", data=b"x" * 300_000, headers={"Content-Type": "application/json"})
+    response = requests.post(
+        url + "/invocations", data=b"x" * 300_000, headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 413 and "exceeds 200000 bytes" in response.json()["error"]
     # Chunked, so the size is only known while reading.
     chunks = (b"y" * 50_000 for _ in range(6))
@@ -104,7 +123,10 @@ def test_expect_100_continue(server):
     _, port = server
     body = json.dumps({"dataframe_records": [example_record()]}).encode()
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        sock.sendall(b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n" % len(body))
+        sock.sendall(
+            b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n"
+            % len(body)
+        )
         assert sock.recv(100).startswith(b"HTTP/1.1 100 Continue")
         sock.sendall(body)
         assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
@@ -112,12 +134,17 @@ def test_expect_100_continue(server):
 
 def test_sigterm_lets_an_in_flight_request_finish(census_model_dir, tmp_path):
     port = free_port()
-    process = subprocess.Popen(serving_command(census_model_dir, port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        serving_command(census_model_dir, port), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/v2/health/ready", timeout_s=30, process=process)
         body = json.dumps({"dataframe_records": [example_record()]}).encode()
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            head = b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+            head = (
+                b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                % len(body)
+            )
             sock.sendall(head + body[:10])  # the request is in flight
             time.sleep(0.3)
             process.send_signal(signal.SIGTERM)
@@ -126,7 +153,11 @@ def test_sigterm_lets_an_in_flight_request_finish(census_model_dir, tmp_path):
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
             sock.sendall(body[10:])
             answer = sock.recv(65536)
-        assert answer.startswith(b"HTTP/1.1 200 OK") and b"connection: close" in answer and b"predictions" in answer
+        assert (
+            answer.startswith(b"HTTP/1.1 200 OK")
+            and b"connection: close" in answer
+            and b"predictions" in answer
+        )
         assert process.wait(timeout=20) == 0
     finally:
         if process.poll() is None:

@@ -68,9 +68,9 @@ def convert_sklearn_model(
     from sklearn.base import is_classifier
     from sklearn.compose import ColumnTransformer
 
-    for estimator in all_estimators(model):
-        if is_booster(estimator):
-            require_booster_support(estimator)
+    boosters = [e for e in all_estimators(model) if is_booster(e)]
+    for estimator in boosters:
+        require_booster_support(estimator)
     number_type = DoubleTensorType if precision == "float64" else FloatTensorType
     number_name = "FP64" if precision == "float64" else "FP32"
     per_column = isinstance(first_step(model), ColumnTransformer) or any(c.kind == "string" for c in columns)
@@ -84,8 +84,9 @@ def convert_sklearn_model(
     final = final_estimator(model)
     options = {id(final): {"zipmap": False}} if is_classifier(final) else None
     target_opset: Any = opset
-    if precision == "float64":
-        # Tree ensembles keep double thresholds only from ai.onnx.ml opset 3 on.
+    if precision == "float64" or boosters:
+        # Tree ensembles keep double thresholds only from ai.onnx.ml opset 3 on; onnxmltools'
+        # booster converters support up to 3.
         target_opset = {"": opset or _default_opset(), "ai.onnx.ml": 3}
     try:
         onnx_model = convert_sklearn(

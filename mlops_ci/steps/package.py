@@ -138,6 +138,9 @@ def run(ctx: StepContext) -> StepResult:
         raise UsageError(f"--wheelhouse {opts.wheelhouse} is not a folder")
     if not re.match(r"^\d+\.\d+$", opts.python_version):
         raise UsageError(f"--python-version must look like 3.11, got {opts.python_version!r}")
+    _image_ref(opts.image, opts.model_name or "model", "1", ctx.run_context.commit)  # checked before any work
+    if opts.holdout is not None and opts.target:
+        _check_target_column(opts.holdout, opts.target)
 
     from mlops_ci.container.wheels import default_platform
     from mlops_ci.convert import UnsupportedModelError
@@ -447,6 +450,26 @@ def _read_holdout(ctx: StepContext, native: Any) -> tuple[Any, Any]:
                 data[column.name] = pd.to_numeric(data[column.name], errors="coerce")
         data = data[[c.name for c in native.columns]]
     return data, target
+
+
+def _check_target_column(path: Path, target: str) -> None:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(path).names
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read holdout {path}: {exc}") from None
+    else:
+        import csv
+
+        try:
+            with path.open(newline="", encoding="utf-8") as handle:
+                names = next(csv.reader(handle), [])
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
+            raise UsageError(f"cannot read holdout {path}: {exc}") from None
+    if target not in names:
+        raise UsageError(f"target column {target!r} is not in holdout {path}; fix target or --target")
 
 
 def _example_frame(native: Any) -> Any:
