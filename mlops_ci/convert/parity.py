@@ -157,8 +157,8 @@ def _classification(model, features, onnx_out, settings, target, rows, source) -
                 metrics.append(
                     MetricParity(
                         "log_loss",
-                        log_loss(truth, np.clip(native_proba, 1e-15, 1), labels=classes),
-                        log_loss(truth, np.clip(onnx_proba, 1e-15, 1), labels=classes),
+                        log_loss(truth, _normalised(native_proba), labels=classes),
+                        log_loss(truth, _normalised(onnx_proba), labels=classes),
                         False,
                     )
                 )
@@ -243,6 +243,12 @@ def _report(rows, source, task, agree, disagreeing, per_row, kind, metrics, wors
         metrics=tuple(metrics),
         worst_rows=tuple(worst),
     )
+
+
+def _normalised(probabilities: np.ndarray) -> np.ndarray:
+    """float32 probabilities sum to 1 only within rounding; log_loss warns about that."""
+    clipped = np.clip(probabilities, 1e-15, 1.0)
+    return clipped / clipped.sum(axis=1, keepdims=True)
 
 
 def _float(value: Any) -> float:
