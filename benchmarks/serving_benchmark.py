@@ -365,10 +365,7 @@ def measure(name: str, spec: dict, args: argparse.Namespace, work: Path) -> Resu
     )
     result = Result(name)
     try:
-        result.ready_s = (
-            wait_ready(f"http://127.0.0.1:{port}{spec['ready']}", process, 120)
-
-        )
+        result.ready_s = wait_ready(f"http://127.0.0.1:{port}{spec['ready']}", process, 120)
         url = f"http://127.0.0.1:{port}{spec['path']}"
         run_wrk(
             url, spec["body"], threads=args.threads, connections=args.connections, duration=2, work=work
