@@ -278,9 +278,14 @@ def to_array(values: Any, datatype: str, name: str) -> np.ndarray:
         if array.size and (array.min() < info.min or array.max() > info.max):
             raise unprocessable(f"input {clip(name)!r} takes {datatype}; a value is out of its range")
     try:
-        return array.astype(dtype, copy=False)
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = array.astype(dtype, copy=False)
     except (ValueError, TypeError, OverflowError):
         raise unprocessable(f"input {clip(name)!r} takes {datatype} numbers") from None
+    if kind == "f" and result.dtype != array.dtype and result.dtype.kind == "f" and not np.isfinite(result).all():
+        if np.isfinite(array).all():
+            raise unprocessable(f"input {clip(name)!r} takes {datatype}; a value is out of its range")
+    return result
 
 
 def _strings(values: Any, name: str) -> np.ndarray:
