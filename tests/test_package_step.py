@@ -219,25 +219,78 @@ def docker_engine():
     return engine
 
 
-def test_train_register_package_builds_and_serves_a_real_image(example_project, docker_engine, unique_name):
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    """A local registry (Debian's docker-registry) with basic auth, on loopback."""
+    import shutil
+
+    if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
+        if os.environ.get("CI"):
+            pytest.fail("CI needs docker-registry and htpasswd (scripts/setup/20-docker.sh installs them)")
+        pytest.skip("docker-registry or htpasswd is not installed")
+    root = tmp_path_factory.mktemp("registry")
+    subprocess.run(
+        ["htpasswd", "-Bbc", str(root / "htpasswd"), "ci-user", "s3cret-pass"],
+        check=True,
+        capture_output=True,
+    )
+    port = free_port()
+    (root / "config.yml").write_text(
+        f"version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {root / 'data'}}}}}\n"
+        f"http: {{addr: 127.0.0.1:{port}}}\nauth: {{htpasswd: {{realm: test, path: {root / 'htpasswd'}}}}}\n"
+    )
+    process = subprocess.Popen(
+        ["docker-registry", "serve", str(root / "config.yml")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_http(f"http://127.0.0.1:{port}/v2/", timeout_s=30, process=process)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def test_train_register_package_builds_and_serves_a_real_image(
+    example_project, docker_engine, registry, unique_name
+):
     env = cli_env(DOCKER_HOST=os.environ["DOCKER_HOST"], MLOPS_CI_MODEL_NAME=unique_name)
     for step in ("train", "register"):
         done = run_cli([step], cwd=example_project, env=env)
         assert done.returncode == 0, done.stderr
-    result = run_cli(
-        ["package", "--base-image", BASE_IMAGE, "--engine", "docker"],
-        cwd=example_project,
-        env=env,
-        timeout=900,
-    )
+    push_env = {**env, "MLOPS_CI_REGISTRY_USERNAME": "ci-user", "MLOPS_CI_REGISTRY_PASSWORD": "s3cret-pass"}
+    args = [
+        "package",
+        "--base-image",
+        BASE_IMAGE,
+        "--engine",
+        "docker",
+        "--push",
+        "--image",
+        registry + "/{name}:{version}",
+    ]
+    result = run_cli(args, cwd=example_project, env=push_env, timeout=900)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "s3cret-pass" not in result.stdout + result.stderr
+    assert "s3cret-pass" not in (example_project / ".mlops-ci/package.json").read_text()
     saved = read_step_result(example_project / ".mlops-ci/package.json")
     outputs = saved.outputs
     image = outputs["image"]
-    assert image == f"{unique_name}:1" and outputs["image-built"] == "true"
+    assert image == f"{registry}/{unique_name}:1" and outputs["image-built"] == "true"
     assert outputs["model-uri"] == f"models:/{unique_name}/1"
-    assert outputs["image-digest"].startswith("sha256:") and int(outputs["image-size-bytes"]) > 0
+    assert outputs["image-id"].startswith("sha256:") and int(outputs["image-size-bytes"]) > 0
     assert {c.name: c.status for c in saved.checks}["smoke-test"] == "passed"
+    manifest = requests.get(
+        f"http://{registry}/v2/{unique_name}/manifests/1",
+        auth=("ci-user", "s3cret-pass"),
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+        timeout=10,
+    )
+    assert (
+        manifest.status_code == 200 and manifest.headers["Docker-Content-Digest"] == outputs["image-digest"]
+    )
+    # Without credentials the registry refuses the push: an external failure, exit 3.
+    refused = run_cli([*args, "--no-smoke-test"], cwd=example_project, env=env, timeout=900)
+    assert refused.returncode == 3 and "push of" in refused.stderr, refused.stderr
     try:
         attrs = docker_engine.client.images.get(image).attrs
         config = attrs["Config"]

@@ -282,9 +282,9 @@ def to_array(values: Any, datatype: str, name: str) -> np.ndarray:
             result = array.astype(dtype, copy=False)
     except (ValueError, TypeError, OverflowError):
         raise unprocessable(f"input {clip(name)!r} takes {datatype} numbers") from None
-    if kind == "f" and result.dtype != array.dtype and result.dtype.kind == "f" and not np.isfinite(result).all():
-        if np.isfinite(array).all():
-            raise unprocessable(f"input {clip(name)!r} takes {datatype}; a value is out of its range")
+    overflowed = kind == "f" and result.dtype != array.dtype and not np.isfinite(result).all()
+    if overflowed and np.isfinite(array).all():
+        raise unprocessable(f"input {clip(name)!r} takes {datatype}; a value is out of its range")
     return result
 
 

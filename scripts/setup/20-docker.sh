@@ -11,12 +11,14 @@ export MLOPS_CI_TEST_BASE_IMAGE
 
 _mlops_ci_docker_ok() { DOCKER_HOST="unix://$MLOPS_CI_DOCKER_SOCK" docker version >/dev/null 2>&1; }
 
-if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; then
+# docker-registry and htpasswd (apache2-utils): a local registry with basic auth for the push test.
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v debootstrap >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1 \
+  || ! command -v docker-registry >/dev/null 2>&1 || ! command -v htpasswd >/dev/null 2>&1; then
   if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-    echo "installing docker.io and debootstrap (apt)"
+    echo "installing docker.io, debootstrap, docker-registry and apache2-utils (apt)"
     apt-get update -qq >/dev/null 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap >/dev/null \
-      || echo "warning: apt-get could not install docker.io/debootstrap; image tests will not run" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io debootstrap docker-registry apache2-utils >/dev/null \
+      || echo "warning: apt-get could not install docker.io/debootstrap/docker-registry; image tests will not run" >&2
   else
     echo "warning: no dockerd and no root apt-get to install it; image tests will not run" >&2
   fi
