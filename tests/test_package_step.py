@@ -317,3 +317,4 @@ def test_train_register_package_builds_and_serves_a_real_image(
             assert container.stats().memory_bytes
     finally:
         docker_engine.remove_image(image)
+        docker_engine.prune_build_stages()

@@ -249,10 +249,16 @@ class DockerEngine(Engine):
         return DockerContainer(self, container, host_port)
 
     def remove_image(self, ref: str) -> None:
+        """Remove the image ``ref`` names, with its other tags and pushed-digest references."""
         import docker
 
         with contextlib.suppress(docker.errors.ImageNotFound):
-            self.client.images.remove(ref, force=True)
+            image_id = self.client.images.get(ref).id
+            self.client.images.remove(image_id, force=True)
+
+    def prune_build_stages(self) -> None:
+        """Remove the untagged build-stage images the classic builder keeps as cache."""
+        self.client.images.prune(filters={"dangling": True, "label": "io.mlops-ci.stage=build"})
 
 
 class DockerContainer(RunningContainer):
