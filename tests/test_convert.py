@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -164,3 +166,27 @@ def test_mismatched_onnx_fails_parity(tmp_path):
         report.worst_rows[0]["abs_diff"] == pytest.approx(report.diff_max)
         or report.worst_rows[0]["native_label"] != report.worst_rows[0]["onnx_label"]
     )
+
+
+def test_an_onnx_file_is_served_under_its_own_input_names(tmp_path):
+    from mlops_ci.convert.loading import load_native_model
+    from mlops_ci.serving.config import ServerConfig
+    from mlops_ci.serving.server import load_app
+
+    write_model_dir(tmp_path / "a", census_pipeline(rows=500))
+    native = load_native_model("a/model.onnx", store=None, cwd=tmp_path)
+    assert native.is_onnx
+    converted = convert(native, name="m", version="1", opset=None, precision="float32")
+    names = [c.name for c in converted.settings.columns]
+    assert "education_num" in names and converted.settings.input_example is None
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b/model.onnx").write_bytes(converted.onnx_bytes)
+    converted.settings.write(tmp_path / "b")
+    app = load_app(ServerConfig(model_dir=tmp_path / "b"))
+    app.ready = True
+    record = {
+        n: [1.0] if c.datatype == "FP32" else ["x"]
+        for n, c in zip(names, converted.settings.columns, strict=True)
+    }
+    response = app.handle("POST", "/invocations", "application/json", json.dumps({"inputs": record}).encode())
+    assert response.status == 200

@@ -72,12 +72,13 @@ def convert(
     """``frame``: rows of the holdout (for columns when the model has no signature, and for
     the input example when it has none). ``onnx_override``: an ONNX model to use instead
     of converting (its parity is still checked against the native model)."""
-    columns = model_columns(native, frame)
-    if onnx_override is not None:
-        conversion = passthrough(onnx_override, columns, converter="given ONNX file")
-    elif native.is_onnx:
-        conversion = passthrough(native.model, columns if native.columns else None, converter="ONNX model")
+    if native.is_onnx and onnx_override is None:
+        # Its own input names are the columns unless the MLflow signature names them.
+        conversion = passthrough(native.model, native.columns or None, converter="ONNX model")
+    elif onnx_override is not None:
+        conversion = passthrough(onnx_override, model_columns(native, frame), converter="given ONNX file")
     else:
+        columns = model_columns(native, frame)
         conversion = convert_sklearn_model(native.model, columns, opset=opset, precision=precision, name=name)
     example = native.input_example if native.input_example is not None else frame
     settings = build_settings(
