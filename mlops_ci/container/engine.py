@@ -368,7 +368,8 @@ class BuildahEngine(Engine):
             [*self.base, "images", "--json", tag], capture_output=True, text=True, env=self.env
         )
         if images.returncode == 0 and images.stdout.strip():
-            size = int(json.loads(images.stdout)[0].get("size", 0) or 0)
+            raw = json.loads(images.stdout)[0].get("size", 0) or 0
+            size = raw if isinstance(raw, int) else (_parse_size(str(raw)) or 0)
         labels = (info.get("OCIv1") or {}).get("config", {}).get("Labels") or {}
         return ImageInfo(
             tag, f"sha256:{image_id}" if image_id and ":" not in image_id else image_id, size, labels
