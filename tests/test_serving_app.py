@@ -175,6 +175,7 @@ SIGNATURE_ERRORS = {
     "wrong rank": (lambda m, r: m["age"].update(shape=[1, 2]), "shape [rows] or [rows, 1]"),
     "row counts differ": (lambda m, r: m["age"].update(shape=[3, 1], data=[1, 2, 3]), "different row counts"),
     "nested object": (lambda m, r: m["race"].update(shape=[2], data=[{"a": 1}, "White"]), "takes strings"),
+    "number out of FP32 range": (lambda m, r: m["age"].update(data=[1e300, 30]), "out of its range"),
     "unknown output": (lambda m, r: r.update(outputs=[{"name": "logits"}]), "unknown output"),
 }
 
@@ -184,6 +185,12 @@ def test_signature_mismatches_are_422_json(census_app, case):
     change, fragment = SIGNATURE_ERRORS[case]
     status, answer = post(census_app, INFER, with_input(change))
     assert status == 422 and fragment in answer["error"], answer
+
+
+def test_null_in_a_numeric_column_is_a_missing_value(census_app):
+    request = with_input(lambda m, r: m["capital-gain"].update(data=[None, 0]))
+    status, answer = post(census_app, INFER, request)
+    assert status == 200, answer
 
 
 def test_errors_never_echo_the_request_body(census_app):

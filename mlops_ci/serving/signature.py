@@ -260,14 +260,14 @@ def to_array(values: Any, datatype: str, name: str) -> np.ndarray:
         except (ValueError, TypeError):
             raise unprocessable(f"input {clip(name)!r} has rows of different lengths") from None
     kind = array.dtype.kind
+    if kind == "O" and dtype in (np.float16, np.float32, np.float64) and _numbers_or_nulls(array):
+        # null is a missing value (NaN) in a float column, as in a DataFrame.
+        try:
+            array = array.astype(np.float64)
+        except (ValueError, TypeError, OverflowError):
+            raise unprocessable(f"input {clip(name)!r} takes {datatype} numbers") from None
+        kind = "f"
     if kind not in NUMERIC_KINDS:
-        if kind == "O" and dtype in (np.float16, np.float32, np.float64):
-            # null is a missing value (NaN) in a float column, as in a DataFrame.
-            try:
-                if all(v is None or (type(v) in (int, float, bool)) for v in array.ravel()):
-                    return array.astype(dtype)
-            except (ValueError, TypeError):
-                pass
         raise unprocessable(f"input {clip(name)!r} takes {datatype} numbers; got {_kind_name(array)}")
     if dtype not in (np.float16, np.float32, np.float64, np.bool_) and kind == "f":
         finite = np.isfinite(array)
@@ -286,6 +286,10 @@ def to_array(values: Any, datatype: str, name: str) -> np.ndarray:
     if overflowed and np.isfinite(array).all():
         raise unprocessable(f"input {clip(name)!r} takes {datatype}; a value is out of its range")
     return result
+
+
+def _numbers_or_nulls(array: np.ndarray) -> bool:
+    return all(v is None or type(v) in (int, float, bool) for v in array.ravel())
 
 
 def _strings(values: Any, name: str) -> np.ndarray:
