@@ -41,8 +41,8 @@ if _mlops_ci_docker_ok; then
   if ! docker image inspect "$MLOPS_CI_TEST_BASE_IMAGE" >/dev/null 2>&1; then
     # Docker Hub is unreachable here: a Debian bookworm base with python3, made from the
     # mirror apt already uses (about a minute).
-    _mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -n1)
-    [ -n "$_mirror" ] || _mirror=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
+    _mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | grep -v security | head -n1 || true)
+    [ -n "$_mirror" ] || _mirror=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
     _mirror=${_mirror:-http://deb.debian.org/debian}
     _rootfs=$(mktemp -d /tmp/mlops-ci-rootfs.XXXXXX)
     echo "creating $MLOPS_CI_TEST_BASE_IMAGE with debootstrap from $_mirror"
