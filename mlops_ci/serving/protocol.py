@@ -58,7 +58,7 @@ def decode_v2(
             columns[name] = array
         else:
             tensors[name] = array
-    feeds, rows = decoder.decode(columns, tensors, strict=True)
+    feeds, rows = decoder.decode(columns, tensors, strict=True, checked=True)
     outputs = _v2_outputs(request.get("outputs"), settings)
     return feeds, rows, outputs, request_id
 
@@ -69,7 +69,7 @@ def _v2_tensor(item: Any, position: int, decoder: InputDecoder) -> tuple[str, np
     name, shape, datatype, data = item.get("name"), item.get("shape"), item.get("datatype"), item.get("data")
     if not isinstance(name, str) or not name:
         raise bad_request(f"inputs[{position}].name must be a non-empty string")
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
+    if type(shape) is not list or any(type(d) is not int or d < 0 for d in shape):
         raise bad_request(f"inputs[{position}].shape must be a list of non-negative integers")
     if datatype not in DATATYPES:
         raise bad_request(f"inputs[{position}].datatype must be one of {', '.join(DATATYPES)}")

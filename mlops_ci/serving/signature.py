@@ -63,6 +63,8 @@ class _Group:
     spec: TensorSpec
     columns: tuple[ColumnSpec, ...]
     dtype: Any
+    # One column as [rows, 1]: the usual one-input-per-column layout (a fast path).
+    column_input: bool = False
 
     @property
     def stacked(self) -> bool:
@@ -79,7 +81,8 @@ class InputDecoder:
         for spec in settings.onnx_inputs:
             fed = [c for c in settings.columns if c.onnx_input == spec.name]
             fed.sort(key=lambda c: c.index or 0)
-            groups.append(_Group(spec, tuple(fed), NUMPY_TYPES[spec.datatype]))
+            single = len(fed) == 1 and len(spec.shape) == 2 and spec.shape[1] in (1, -1)
+            groups.append(_Group(spec, tuple(fed), NUMPY_TYPES[spec.datatype], single))
         self.groups = tuple(groups)
         self.by_onnx_name = {group.spec.name: group for group in self.groups}
         # A client reading the ONNX graph may name a one-column input by its ONNX name.
@@ -93,7 +96,12 @@ class InputDecoder:
     # -- public entry points ----------------------------------------------------------
 
     def decode(
-        self, columns: Mapping[str, Any], tensors: Mapping[str, Any] | None = None, *, strict: bool = True
+        self,
+        columns: Mapping[str, Any],
+        tensors: Mapping[str, Any] | None = None,
+        *,
+        strict: bool = True,
+        checked: bool = False,
     ) -> tuple[dict[str, np.ndarray], int]:
         """Feeds for ONNX Runtime and the row count.
 
@@ -119,7 +127,7 @@ class InputDecoder:
                     )
                 else:
                     continue
-            arrays[column.name] = self._column(column, values)
+            arrays[column.name] = self._column(column, values, checked)
         feeds: dict[str, np.ndarray] = {}
         rows: int | None = None
         for group in self.groups:
@@ -194,9 +202,14 @@ class InputDecoder:
 
     # -- conversions ---------------------------------------------------------------------
 
-    def _column(self, column: ColumnSpec, values: Any) -> np.ndarray:
-        """A 1-D array of one column's values, checked against its datatype."""
-        array = to_array(values, column.datatype, column.name)
+    def _column(self, column: ColumnSpec, values: Any, checked: bool = False) -> np.ndarray:
+        """A 1-D array of one column's values, checked against its datatype (``checked``:
+        already converted by ``to_array`` for this column's datatype)."""
+        array = (
+            values
+            if checked and isinstance(values, np.ndarray)
+            else to_array(values, column.datatype, column.name)
+        )
         if array.ndim == 2 and array.shape[1] == 1:
             array = array[:, 0]
         elif array.ndim == 0:
@@ -228,6 +241,8 @@ class InputDecoder:
     def _assemble(self, group: _Group, arrays: Mapping[str, np.ndarray]) -> np.ndarray:
         if len(group.columns) == 1:
             array = arrays[group.columns[0].name]
+            if group.column_input:  # [rows, 1]: the usual one-input-per-column layout
+                return array.reshape(-1, 1)
             return self._shape(group, array.reshape(-1, 1) if len(group.spec.shape) == 2 else array)
         return np.stack([arrays[c.name] for c in group.columns], axis=1).astype(group.dtype, copy=False)
 
@@ -278,7 +293,10 @@ def to_array(values: Any, datatype: str, name: str) -> np.ndarray:
         if array.size and (array.min() < info.min or array.max() > info.max):
             raise unprocessable(f"input {clip(name)!r} takes {datatype}; a value is out of its range")
     try:
-        with np.errstate(over="ignore", invalid="ignore"):
+        if kind == "f" and np.dtype(dtype).itemsize < array.dtype.itemsize:
+            with np.errstate(over="ignore", invalid="ignore"):  # narrowing may overflow: checked below
+                result = array.astype(dtype, copy=False)
+        else:
             result = array.astype(dtype, copy=False)
     except (ValueError, TypeError, OverflowError):
         raise unprocessable(f"input {clip(name)!r} takes {datatype} numbers") from None
