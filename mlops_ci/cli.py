@@ -17,6 +17,7 @@ from mlops_ci.errors import ExitCode, MlopsCiError
 from mlops_ci.options import add_arguments
 from mlops_ci.platforms.masking import RedactingFilter, redact
 from mlops_ci.result import StepResult
+from mlops_ci.serving.config import add_server_arguments
 from mlops_ci.steps import GLOBAL_OPTIONS, SHARED_OPTIONS, all_steps
 
 ISSUES_URL = "https://github.com/mlops-ci/mlops-ci/issues"
@@ -104,6 +105,16 @@ def build_parser() -> Parser:
         parents=[common],
     )
     add_arguments(report.add_argument_group("report options"), report_options())
+    serve = commands.add_parser(
+        "serve",
+        help="serve a model locally without a container (V2, /invocations, /metrics)",
+        description="Serve a model with mlops_ci.serving, as the image would: a folder made by "
+        "`mlops-ci package`, an .onnx file, or a model URI converted on the fly (default: the last "
+        "`mlops-ci package`, else the last `mlops-ci register`). Stops on Ctrl-C or SIGTERM.",
+        parents=[common],
+    )
+    serve.add_argument("model", nargs="?", help="folder with model-settings.json, .onnx file or model URI")
+    add_server_arguments(serve.add_argument_group("server options"), defaults={"host": "127.0.0.1"})
     schema = commands.add_parser("schema", help="print the JSON Schema of mlops-ci.yaml or of step results")
     schema.add_argument("which", choices=("config", "step-result"))
     return parser
@@ -120,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from mlops_ci.report.command import run_report
 
             return run_report(vars(args))
+        if args.subcommand == "serve":
+            from mlops_ci.serve import serve_command
+
+            return serve_command(vars(args))
         from mlops_ci.runner import run_step
 
         result = run_step(args.subcommand, vars(args))

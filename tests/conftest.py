@@ -15,6 +15,9 @@ import pytest
 
 from tests.helpers import EXAMPLE, free_port, wait_http
 
+# Small real models (converted to ONNX) for the serving, conversion and package tests.
+pytest_plugins = ["tests.model_fixtures"]
+
 MLFLOW_START_TIMEOUT_S = 180
 
 

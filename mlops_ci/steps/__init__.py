@@ -10,7 +10,7 @@ from mlops_ci.steps.base import GLOBAL_OPTIONS, SHARED_OPTIONS, Step, StepContex
 __all__ = ["GLOBAL_OPTIONS", "SHARED_OPTIONS", "STEP_NAMES", "Step", "StepContext", "all_steps", "get_step"]
 
 # In pipeline order.
-STEP_NAMES: tuple[str, ...] = ("train", "register", "gate")
+STEP_NAMES: tuple[str, ...] = ("train", "register", "package", "gate")
 
 
 def get_step(name: str) -> Step:

@@ -1,0 +1,3 @@
+from mlops_ci.serving.server import main
+
+raise SystemExit(main())

@@ -1,0 +1,192 @@
+"""Conversion to ONNX and parity, on real scikit-learn, LightGBM and XGBoost models."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mlops_ci.convert import UnsupportedModelError
+from mlops_ci.convert.build import convert
+from mlops_ci.convert.columns import columns_from_frame
+from mlops_ci.convert.loading import NativeModel
+from mlops_ci.convert.parity import compare
+from tests.model_fixtures import CATEGORICAL, NUMERIC, census_frames, census_pipeline, write_model_dir
+
+
+def numeric_data(rows=400, features=6, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(rows, features)), columns=[f"f-{i}" for i in range(features)])
+    target = (frame["f-0"] + 0.5 * frame["f-1"] > 0).astype(int)
+    return frame, target
+
+
+def native(model, frame):
+    return NativeModel(
+        model=model,
+        flavor="sklearn",
+        uri="test://m",
+        columns=columns_from_frame(frame),
+        input_example=frame.head(5),
+    )
+
+
+def package(tmp_path, model, frame, **kwargs):
+    converted = convert(
+        native(model, frame),
+        name="m",
+        version="1",
+        opset=None,
+        precision=kwargs.pop("precision", "float32"),
+        **kwargs,
+    )
+    (tmp_path / "model.onnx").write_bytes(converted.onnx_bytes)
+    converted.settings.write(tmp_path)
+    return converted
+
+
+def test_census_pipeline_converts_exactly(tmp_path):
+    pipeline = census_pipeline(rows=2000)
+    converted = write_model_dir(tmp_path, pipeline)
+    _, holdout = census_frames()
+    report = compare(pipeline, tmp_path, converted.settings, holdout[NUMERIC + CATEGORICAL], holdout["class"])
+    assert report.label_agreement == 1.0 and report.diff_max < 1e-5
+    assert {m.name for m in report.metrics} == {"accuracy", "roc_auc", "log_loss"}
+    assert all(abs(m.difference) < 1e-5 for m in report.metrics)
+    assert len(report.worst_rows) == 5
+
+
+def test_numeric_pipeline_gets_one_tensor_input_with_column_positions(tmp_path):
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame, _ = numeric_data()
+    target = frame["f-0"] * 3 + frame["f-2"]
+    model = make_pipeline(StandardScaler(), LinearRegression()).fit(frame, target)
+    converted = package(tmp_path, model, frame)
+    settings = converted.settings
+    assert [s.name for s in settings.onnx_inputs] == ["input"] and settings.onnx_inputs[0].shape == (-1, 6)
+    assert [(c.name, c.index) for c in settings.columns] == [(f"f-{i}", i) for i in range(6)]
+    assert settings.task == "regression" and settings.primary_output.role == "value"
+    report = compare(model, tmp_path, settings, frame, target)
+    assert report.diff_max < 1e-4 and {m.name for m in report.metrics} == {"rmse", "mae", "r2"}
+
+
+def test_float64_precision_types_the_inputs_fp64(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+
+    frame, target = numeric_data()
+    converted = package(tmp_path, LogisticRegression().fit(frame, target), frame, precision="float64")
+    assert converted.settings.onnx_inputs[0].datatype == "FP64"
+
+
+def test_hist_gradient_boosting_failure_names_the_estimator():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    frame, target = numeric_data()
+    model = HistGradientBoostingClassifier(max_iter=5).fit(frame, target)
+    with pytest.raises(UnsupportedModelError) as caught:
+        convert(native(model, frame), name="m", version="1", opset=None, precision="float32")
+    assert caught.value.estimator == "HistGradientBoostingClassifier"
+    assert str(caught.value).startswith(
+        "HistGradientBoostingClassifier cannot be converted to ONNX with skl2onnx"
+    )
+    assert "Unable to create node 'TreeEnsembleClassifier'" in str(caught.value) and "attributes" not in str(
+        caught.value
+    )
+
+
+def test_estimator_without_converter_is_named():
+    from sklearn.neighbors import NearestCentroid
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    frame, target = numeric_data()
+    model = make_pipeline(StandardScaler(), NearestCentroid()).fit(frame, target)
+    with pytest.raises(UnsupportedModelError, match=r"^NearestCentroid cannot be converted"):
+        convert(native(model, frame), name="m", version="1", opset=None, precision="float32")
+
+
+@pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
+def test_boosters_in_pipelines_convert_through_onnxmltools(tmp_path, library):
+    pytest.importorskip("onnxmltools")
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if library == "lightgbm":
+        from lightgbm import LGBMClassifier
+
+        booster = LGBMClassifier(n_estimators=10, verbose=-1)
+    else:
+        from xgboost import XGBClassifier
+
+        booster = XGBClassifier(n_estimators=10, max_depth=3)
+    frame, target = numeric_data()
+    model = make_pipeline(StandardScaler(), booster).fit(frame, target)
+    converted = package(tmp_path, model, frame)
+    report = compare(model, tmp_path, converted.settings, frame, target)
+    assert report.label_agreement >= 0.99 and report.diff_p99 < 1e-3
+
+
+def test_onnx_model_passes_through_with_its_columns(tmp_path):
+    from mlops_ci.convert.build import passthrough
+    from mlops_ci.convert.columns import InputColumn
+
+    converted = write_model_dir(tmp_path / "a", census_pipeline(rows=500))
+    columns = [InputColumn(n, "float" if n in NUMERIC else "string") for n in NUMERIC + CATEGORICAL]
+    again = passthrough(converted.conversion.onnx, columns, converter="ONNX model")
+    assert again.columns == converted.settings.columns
+
+
+def test_mismatched_onnx_fails_parity(tmp_path):
+    """A conversion of another model (trained on other rows, stronger regularisation)."""
+    from sklearn.linear_model import LogisticRegression
+
+    real = census_pipeline(rows=2000)
+    other = census_pipeline(LogisticRegression(C=0.001, max_iter=200), rows=300)
+    wrong = write_model_dir(tmp_path / "wrong", other)
+    frame = census_frames(50)[0][NUMERIC + CATEGORICAL]
+    converted = convert(
+        native(real, frame),
+        name="m",
+        version="1",
+        opset=None,
+        precision="float32",
+        onnx_override=wrong.conversion.onnx,
+    )
+    (tmp_path / "model.onnx").write_bytes(converted.onnx_bytes)
+    converted.settings.write(tmp_path)
+    _, holdout = census_frames()
+    report = compare(real, tmp_path, converted.settings, holdout[NUMERIC + CATEGORICAL], holdout["class"])
+    assert report.diff_max > 0.05 and report.diff_p99 > 0.01
+    assert (
+        report.worst_rows[0]["abs_diff"] == pytest.approx(report.diff_max)
+        or report.worst_rows[0]["native_label"] != report.worst_rows[0]["onnx_label"]
+    )
+
+
+def test_an_onnx_file_is_served_under_its_own_input_names(tmp_path):
+    from mlops_ci.convert.loading import load_native_model
+    from mlops_ci.serving.config import ServerConfig
+    from mlops_ci.serving.server import load_app
+
+    write_model_dir(tmp_path / "a", census_pipeline(rows=500))
+    native = load_native_model("a/model.onnx", store=None, cwd=tmp_path)
+    assert native.is_onnx
+    converted = convert(native, name="m", version="1", opset=None, precision="float32")
+    names = [c.name for c in converted.settings.columns]
+    assert "education_num" in names and converted.settings.input_example is None
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b/model.onnx").write_bytes(converted.onnx_bytes)
+    converted.settings.write(tmp_path / "b")
+    app = load_app(ServerConfig(model_dir=tmp_path / "b"))
+    app.ready = True
+    record = {
+        n: [1.0] if c.datatype == "FP32" else ["x"]
+        for n, c in zip(names, converted.settings.columns, strict=True)
+    }
+    response = app.handle("POST", "/invocations", "application/json", json.dumps({"inputs": record}).encode())
+    assert response.status == 200
