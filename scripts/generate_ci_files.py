@@ -150,7 +150,9 @@ def union_inputs(steps: Sequence[Step]) -> list[Input]:
         for item in step_inputs(step):
             if item.name in merged:
                 first = merged[item.name]
-                merged[item.name] = Input(first.name, first.description, first.env, first.option, first.steps + item.steps)
+                merged[item.name] = Input(
+                    first.name, first.description, first.env, first.option, first.steps + item.steps
+                )
             else:
                 merged[item.name] = item
     everywhere = {step.name for step in steps}
@@ -183,10 +185,23 @@ def quoted(text: str) -> str:
 # --------------------------------------------------------------------------- GitHub actions
 
 
-def action_yaml(*, title: str, description: str, inputs: list[Input], outputs: list[tuple[str, str]],
-                install_script: str, run_script: str, step_input: str | None, branding: bool) -> str:
-    out = [f"# {GENERATED}", f"name: {quoted(title)}", f"description: {folded(description, 2)}",
-           "author: mlops-ci contributors"]
+def action_yaml(
+    *,
+    title: str,
+    description: str,
+    inputs: list[Input],
+    outputs: list[tuple[str, str]],
+    install_script: str,
+    run_script: str,
+    step_input: str | None,
+    branding: bool,
+) -> str:
+    out = [
+        f"# {GENERATED}",
+        f"name: {quoted(title)}",
+        f"description: {folded(description, 2)}",
+        "author: mlops-ci contributors",
+    ]
     if branding:
         out += ["branding:", "  icon: check-circle", "  color: blue"]
     out.append("inputs:")
@@ -194,12 +209,19 @@ def action_yaml(*, title: str, description: str, inputs: list[Input], outputs: l
         out += ["  step:", f"    description: {folded(step_input, 6)}", "    required: true"]
     for item in inputs:
         default = "." if item.name == "working-directory" else ""
-        out += [f"  {item.name}:", f"    description: {folded(item.description, 6)}", "    required: false",
-                f"    default: {quoted(default)}"]
+        out += [
+            f"  {item.name}:",
+            f"    description: {folded(item.description, 6)}",
+            "    required: false",
+            f"    default: {quoted(default)}",
+        ]
     out.append("outputs:")
     for name, help_text in outputs:
-        out += [f"  {name}:", f"    description: {folded(help_text, 6)}",
-                f"    value: ${{{{ steps.run.outputs.{name} }}}}"]
+        out += [
+            f"  {name}:",
+            f"    description: {folded(help_text, 6)}",
+            f"    value: ${{{{ steps.run.outputs.{name} }}}}",
+        ]
     env_inputs = [i for i in inputs if i.env and i.name != "python"]
     out += [
         "runs:",
@@ -320,14 +342,20 @@ def gitlab_spec_input(item: Input) -> list[str]:
 
 def gitlab_template(step: Step) -> str:
     inputs = step_inputs(step) + common_inputs("gitlab")
-    out = [f"# {GENERATED}", "spec:", "  inputs:",
-           "    stage:", "      description: Stage of the job.", f"      default: {quoted(step.name)}",
-           "    job-prefix:",
-           f"      description: {folded(f'Prefix of the job name: the job is `<job-prefix>{step.name}`, so a pipeline can include this component twice. Default: `mlops-ci-`.', 8)}",
-           '      default: "mlops-ci-"',
-           "    image:",
-           f"      description: {folded('Image the job runs in; it needs Python 3.10+ and whatever your training command needs (install your own packages in before_script). Default: `python:3.12-slim`.', 8)}",
-           '      default: "python:3.12-slim"']
+    out = [
+        f"# {GENERATED}",
+        "spec:",
+        "  inputs:",
+        "    stage:",
+        "      description: Stage of the job.",
+        f"      default: {quoted(step.name)}",
+        "    job-prefix:",
+        f"      description: {folded(f'Prefix of the job name: the job is `<job-prefix>{step.name}`, so a pipeline can include this component twice. Default: `mlops-ci-`.', 8)}",
+        '      default: "mlops-ci-"',
+        "    image:",
+        f"      description: {folded('Image the job runs in; it needs Python 3.10+ and whatever your training command needs (install your own packages in before_script). Default: `python:3.12-slim`.', 8)}",
+        '      default: "python:3.12-slim"',
+    ]
     for item in inputs:
         out += gitlab_spec_input(item)
     out += [
@@ -346,7 +374,7 @@ def gitlab_template(step: Step) -> str:
         "    - |",
         *("      " + line for line in GITLAB_INSTALL.strip().splitlines()),
         '    - cd "$MLOPS_CI_WORKING_DIRECTORY"',
-        f'    - \'"$MLOPS_CI_BIN" {step.name}\'',
+        f"    - '\"$MLOPS_CI_BIN\" {step.name}'",
         "  after_script:",
         '    - rm -rf "${TMPDIR:-/tmp}/mlops-ci-venv-$CI_JOB_ID"',
         "  artifacts:",
@@ -394,7 +422,11 @@ def action_tables(action: dict) -> str:
     rows = ["### Inputs", "", "| input | description | default |", "| --- | --- | --- |"]
     for name, spec in (action.get("inputs") or {}).items():
         default = spec.get("default", "")
-        shown = "*(required)*" if spec.get("required") and default == "" else (f"`{default}`" if default != "" else "")
+        shown = (
+            "*(required)*"
+            if spec.get("required") and default == ""
+            else (f"`{default}`" if default != "" else "")
+        )
         rows.append(f"| `{name}` | {markdown_cell(spec.get('description', ''))} | {shown} |")
     rows += ["", "### Outputs", "", "| output | description |", "| --- | --- |"]
     for name, spec in (action.get("outputs") or {}).items():
@@ -421,7 +453,7 @@ def step_action_readme(step: Step, action: dict) -> str:
     return f"""<!-- {GENERATED} -->
 # mlops-ci {step.name} (GitHub action)
 
-{action['description']}
+{action["description"]}
 
 ```yaml
 - id: {step.name}
@@ -457,7 +489,9 @@ def generated_files() -> dict[Path, str]:
     for step in steps:
         action_text = step_action(step)
         files[REPO / "actions" / step.name / "action.yml"] = action_text
-        files[REPO / "actions" / step.name / "README.md"] = step_action_readme(step, yaml.safe_load(action_text))
+        files[REPO / "actions" / step.name / "README.md"] = step_action_readme(
+            step, yaml.safe_load(action_text)
+        )
         files[REPO / "gitlab-templates" / f"{step.name}.yml"] = gitlab_template(step)
     root_text = root_action(steps)
     files[REPO / "action.yml"] = root_text
@@ -470,7 +504,9 @@ def generated_files() -> dict[Path, str]:
     sections = []
     for step in steps:
         spec_doc = next(yaml.safe_load_all(files[REPO / "gitlab-templates" / f"{step.name}.yml"]))
-        sections.append(f"### `{step.name}`\n\n{step.help[0].upper() + step.help[1:]}.\n\n{gitlab_tables(spec_doc)}")
+        sections.append(
+            f"### `{step.name}`\n\n{step.help[0].upper() + step.help[1:]}.\n\n{gitlab_tables(spec_doc)}"
+        )
     files[gitlab_readme] = replace_generated(
         gitlab_readme.read_text(encoding="utf-8"), "\n\n".join(sections), gitlab_readme
     )
