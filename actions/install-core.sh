@@ -37,5 +37,5 @@ else
   touch "$venv/.installed"
   echo "::endgroup::"
 fi
-"$venv/bin/mlops-ci" --version | head -n 1
+"$venv/bin/python" -c 'import mlops_ci, sys; print(f"mlops-ci {mlops_ci.__version__} (Python {sys.version.split()[0]})")'
 echo "mlops-ci=$venv/bin/mlops-ci" >> "${GITHUB_OUTPUT:-/dev/stdout}"

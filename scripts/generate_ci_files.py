@@ -103,10 +103,6 @@ def common_inputs(platform: str) -> list[Input]:
     return inputs
 
 
-def option_env(option: Option) -> str:
-    return option.env_var
-
-
 def describe_option(option: Option, config_key: str) -> str:
     text = option.help.rstrip(".") + "."
     if option.choices:
@@ -131,14 +127,17 @@ def describe_option(option: Option, config_key: str) -> str:
 
 
 def step_inputs(step: Step) -> list[Input]:
-    """The step's own options, then the shared ones it takes, then the global ones."""
+    """The step's own options, then the shared ones it takes, then the global ones. Options
+    only the config file can express (``cli=False``: lists of checks) are not inputs."""
     inputs = [
-        Input(o.name, describe_option(o, f"{step.name}.{o.name}"), option_env(o), o, (step.name,))
+        Input(o.name, describe_option(o, f"{step.name}.{o.name}"), o.env_var, o, (step.name,))
         for o in step.options
+        if o.cli
     ]
     inputs += [
-        Input(o.name, describe_option(o, o.name), option_env(o), o, (step.name,))
+        Input(o.name, describe_option(o, o.name), o.env_var, o, (step.name,))
         for o in step.top_level_options
+        if o.cli
     ]
     return inputs
 
