@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -150,10 +151,19 @@ def run_act(
     return _run(args, cwd=project, timeout=timeout)
 
 
-def act_workspace(work: Path) -> Path:
-    """The folder act ran the job in (it copies the repository there)."""
-    (workspace,) = (work / "act-cache").glob("*/hostexecutor")
-    return workspace
+def printed_outputs(log: str, step: str) -> dict[str, str]:
+    """The outputs `mlops-ci <step>` printed under its result line (act deletes the job's
+    workspace, result files included, when the job ends)."""
+    lines = [line.split("]   | ", 1)[1] for line in log.splitlines() if "]   | " in line]
+    result_line = re.compile(rf"{step}: (passed|failed|skipped|error) - ")
+    start = next(i for i, line in enumerate(lines) if result_line.match(line))
+    outputs = {}
+    for line in lines[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        key, _, value = line.strip().partition(": ")
+        outputs[key] = value
+    return outputs
 
 
 def prepare_gitlab_project(project: Path, release: Path) -> None:
