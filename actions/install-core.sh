@@ -13,17 +13,25 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 python=${MLOPS_CI_PYTHON:-python3}
 if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-  echo "::error title=mlops-ci::mlops-ci needs Python 3.10 or newer; the 'python' input names '$python'"
+  # (the value is not echoed: a workflow command must not carry input text)
+  echo "::error title=mlops-ci::mlops-ci needs Python 3.10 or newer; the interpreter of the 'python' input is missing or older"
   exit 2
 fi
 
-version=$("$python" -c 'import platform; print(platform.python_version())')
-source_hash=$(
-  cd "$root" &&
-    find pyproject.toml mlops_ci -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 |
-    LC_ALL=C sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16
+# Python version + the package source, hashed with Python itself (portable to macOS runners).
+key=$("$python" - "$root" <<'PY'
+import hashlib, pathlib, platform, sys
+
+root = pathlib.Path(sys.argv[1])
+files = [root / "pyproject.toml"]
+files += [p for p in (root / "mlops_ci").rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+digest = hashlib.sha256()
+for path in sorted(files):
+    digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+print(f"py{platform.python_version()}-{digest.hexdigest()[:16]}")
+PY
 )
-venv="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/mlops-ci/py${version}-${source_hash}"
+venv="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/mlops-ci/$key"
 
 if [ -f "$venv/.installed" ] && [ -x "$venv/bin/mlops-ci" ]; then
   echo "mlops-ci is already installed in $venv (reused)"

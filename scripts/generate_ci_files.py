@@ -374,8 +374,6 @@ def gitlab_template(step: Step) -> str:
         *("      " + line for line in GITLAB_INSTALL.strip().splitlines()),
         '    - cd "$MLOPS_CI_WORKING_DIRECTORY"',
         f"    - '\"$MLOPS_CI_BIN\" {step.name}'",
-        "  after_script:",
-        '    - rm -rf "${TMPDIR:-/tmp}/mlops-ci-venv-$CI_JOB_ID"',
         "  artifacts:",
         "    when: always",
         "    paths:",
@@ -390,16 +388,24 @@ def gitlab_template(step: Step) -> str:
 
 
 # The component's install, run at the start of its script. mlops-ci gets a virtualenv of its
-# own (outside the project, so it is neither fingerprinted nor an artifact); the training
-# command keeps the image's Python. uv installs the ~1 GB of dependencies in seconds.
+# own outside the project (so it is neither fingerprinted nor an artifact); the training
+# command keeps the image's Python. The virtualenv is keyed by the requirement and the
+# interpreter: on a shell runner the next job reuses it (uv then only refreshes mlops-ci
+# itself), in a container it is new each time. uv installs the ~1 GB of dependencies in
+# seconds where pip takes minutes.
 GITLAB_INSTALL = r"""
 printf '\e[0Ksection_start:%s:mlops_ci_install[collapsed=true]\r\e[0KInstalling mlops-ci\n' "$(date +%s)"
 if [ -n "$MLOPS_CI_INSTALL" ]; then
-  venv="${TMPDIR:-/tmp}/mlops-ci-venv-$CI_JOB_ID"
-  rm -rf "$venv"
-  "$MLOPS_CI_PYTHON" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$MLOPS_CI_UV"
-  "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" "$MLOPS_CI_INSTALL"
+  venv="${TMPDIR:-/tmp}/mlops-ci-$("$MLOPS_CI_PYTHON" -c 'import hashlib, sys; print(hashlib.sha256(f"{sys.executable} {sys.version} {sys.argv[1]}".encode()).hexdigest()[:16])' "$MLOPS_CI_INSTALL")"
+  exec 9>"$venv.lock"
+  if command -v flock >/dev/null; then flock 9; fi
+  if [ ! -x "$venv/bin/uv" ]; then
+    rm -rf "$venv"
+    "$MLOPS_CI_PYTHON" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$MLOPS_CI_UV"
+  fi
+  "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --reinstall-package mlops-ci "$MLOPS_CI_INSTALL"
+  exec 9>&-
   MLOPS_CI_BIN="$venv/bin/mlops-ci"
 else
   MLOPS_CI_BIN=$(command -v mlops-ci)
@@ -496,8 +502,18 @@ def generated_files() -> dict[Path, str]:
     files[REPO / "action.yml"] = root_text
 
     actions_readme = REPO / "actions" / "README.md"
+    index = ["| action | what it does |", "| --- | --- |"]
+    index += [
+        f"| [`{OWNER_REPO}/actions/{s.name}@{MAJOR_TAG}`]({s.name}/README.md) | {markdown_cell(s.help)} |"
+        for s in steps
+    ]
+    index.append(f"| `{OWNER_REPO}@{MAJOR_TAG}` (the root action) | any step, chosen with the `step` input |")
     files[actions_readme] = replace_generated(
-        actions_readme.read_text(encoding="utf-8"), action_tables(yaml.safe_load(root_text)), actions_readme
+        actions_readme.read_text(encoding="utf-8"),
+        "\n".join(index)
+        + "\n\n## The root action's inputs and outputs\n\n"
+        + action_tables(yaml.safe_load(root_text)),
+        actions_readme,
     )
     gitlab_readme = REPO / "gitlab-templates" / "README.md"
     sections = []

@@ -186,20 +186,27 @@ def prepare_gitlab_project(project: Path, release: Path) -> None:
 
 
 def run_gitlab_ci_local(
-    project: Path, *, variables: dict[str, str], args: tuple[str, ...] = (), timeout: float = 420
+    project: Path,
+    *,
+    variables: dict[str, str],
+    args: tuple[str, ...] = (),
+    tmp: Path | None = None,
+    timeout: float = 420,
 ) -> PipelineRun:
+    """Every job in a shell on this host (`--force-shell-executor`: the components name an
+    image). Jobs keep their temporary files (mlops-ci's virtualenv) under ``tmp``."""
     command = [str(TOOLS_BIN / "gitlab-ci-local"), "--force-shell-executor", *args]
     for key, value in variables.items():
         command += ["--variable", f"{key}={value}"]
-    return _run(command, cwd=project, timeout=timeout)
+    return _run(command, cwd=project, timeout=timeout, env=tool_env(TMPDIR=str(tmp)) if tmp else None)
 
 
-def _run(args: list[str], *, cwd: Path, timeout: float) -> PipelineRun:
+def _run(args: list[str], *, cwd: Path, timeout: float, env: dict[str, str] | None = None) -> PipelineRun:
     started = time.monotonic()
     done = subprocess.run(
         args,
         cwd=cwd,
-        env=tool_env(),
+        env=env or tool_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

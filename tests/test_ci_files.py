@@ -223,7 +223,6 @@ def test_every_script_is_valid_bash():
         _, jobs = yaml.safe_load_all(path.read_text())
         for job in jobs.values():
             scripts.append("\n".join(job["script"]))
-            scripts.append("\n".join(job["after_script"]))
     scripts.append((REPO / "actions" / "install-core.sh").read_text())
     for script in scripts:
         text = re.sub(r"\$\{\{.*?\}\}", "x", script)

@@ -6,6 +6,7 @@ a component, executing nothing."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,6 +18,7 @@ from mlops_ci.steps import all_steps
 from tests.ci_runs import (
     ACTION_REF,
     ACTION_REPO,
+    VENV_BIN,
     export_repository,
     prepare_gitlab_project,
     printed_outputs,
@@ -41,6 +43,12 @@ PULL_REQUEST_EVENT = {
 def release(tmp_path_factory) -> Path:
     """This repository as a release tag holds it: what `@v1` / `ref: v1` resolve to."""
     return export_repository(tmp_path_factory.mktemp("release") / "mlops-ci")
+
+
+@pytest.fixture(scope="session")
+def job_tmp(tmp_path_factory) -> Path:
+    """TMPDIR of the GitLab jobs, shared like a shell runner's /tmp."""
+    return tmp_path_factory.mktemp("gitlab-job-tmp")
 
 
 @pytest.fixture
@@ -118,7 +126,7 @@ def test_example_github_workflow_runs_with_act(tmp_path, release, mlflow_server,
 
 
 def test_example_gitlab_pipeline_runs_with_gitlab_ci_local(
-    tmp_path, release, mlflow_server, client, unique_name
+    tmp_path, release, job_tmp, mlflow_server, client, unique_name
 ):
     project = example_copy(tmp_path, unique_name)
     prepare_gitlab_project(project, release)
@@ -131,11 +139,12 @@ def test_example_gitlab_pipeline_runs_with_gitlab_ci_local(
             **GITLAB_RUNNER,
             **MERGE_REQUEST,
         },
+        tmp=job_tmp,
     )
     print(run.log)
     run.assert_ok()
     for step in ("train", "register"):
-        assert f"mlops-ci-{step} starting shell ({step})" in run.log
+        assert re.search(rf"mlops-ci-{step} +starting shell \({step}\)", run.log)
         assert f"{step}: passed - " in run.log
         assert f"PASS  mlops-ci-{step}" in run.log
     assert "mlops_ci_install_started" in run.log  # the collapsible install section
@@ -170,7 +179,10 @@ def test_components_run_in_merge_requests_and_on_the_default_branch_only(tmp_pat
 
 # --------------------------------------------------------------------------- script injection
 
+# Records which Python ran it: the job's, never mlops-ci's own virtualenv.
 FIT = """\
+import sys
+
 import mlflow
 import mlflow.sklearn
 import numpy as np
@@ -178,6 +190,7 @@ from sklearn.linear_model import LogisticRegression
 
 X = np.arange(40, dtype=float).reshape(20, 2)
 with mlflow.start_run():
+    mlflow.set_tag("python", sys.executable)
     mlflow.sklearn.log_model(LogisticRegression().fit(X, X[:, 0] > 20), name="model")
 """
 
@@ -206,6 +219,9 @@ def assert_arrived_verbatim(client, name: str, value: str, marker: Path) -> str:
     (run,) = client.search_runs([experiment.experiment_id])
     assert run.info.run_name == value
     assert not list(marker.parent.glob(marker.name + "*")), "a metacharacter was executed"
+    # The training command ran with the job's Python (the test interpreter's folder is first
+    # on the job's PATH), not with mlops-ci's own virtualenv.
+    assert Path(run.data.tags["python"]).parent == VENV_BIN
     return run.info.run_id
 
 
@@ -259,7 +275,9 @@ def test_hostile_input_reaches_the_root_action_verbatim(
     assert "inputs alias do not apply to this step" in run.log
 
 
-def test_hostile_input_reaches_the_component_verbatim(tmp_path, release, mlflow_server, client, unique_name):
+def test_hostile_input_reaches_the_component_verbatim(
+    tmp_path, release, job_tmp, mlflow_server, client, unique_name
+):
     marker = tmp_path / "pwned"
     value = hostile(marker)
     project = tiny_project(tmp_path, unique_name)
@@ -277,7 +295,9 @@ def test_hostile_input_reaches_the_component_verbatim(tmp_path, release, mlflow_
     (project / ".gitlab-ci.yml").write_text(yaml.safe_dump(pipeline, sort_keys=False))
     commit_all(project)
     prepare_gitlab_project(project, release)
-    run = run_gitlab_ci_local(project, variables={"MLFLOW_TRACKING_URI": mlflow_server, **GITLAB_RUNNER})
+    run = run_gitlab_ci_local(
+        project, variables={"MLFLOW_TRACKING_URI": mlflow_server, **GITLAB_RUNNER}, tmp=job_tmp
+    )
     print(run.log)
     run.assert_ok()
     run_id = assert_arrived_verbatim(client, unique_name, value, marker)
