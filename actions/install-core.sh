@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install mlops-ci from this checkout of the actions (so the action's tag is the version that
-# runs) into a virtualenv of its own under $RUNNER_TEMP, and print its path as the step
-# output `mlops-ci`. The job's Python, which runs the user's training command, is not touched.
+# runs) into a virtualenv of its own, and print its path as the step output `mlops-ci`. The
+# job's Python, which runs the user's training command, is not touched.
 #
-# The virtualenv is keyed by the Python version and a hash of the package source: every
-# mlops-ci action in a job reuses it, and a changed checkout gets a fresh one.
+# The virtualenv lives in the runner's tool cache, keyed by the Python version and a hash of
+# the package source: every mlops-ci action of a job reuses it, later jobs on a self-hosted
+# runner too, and a changed checkout gets a fresh one.
 #
 # Environment: MLOPS_CI_PYTHON (interpreter for the virtualenv), MLOPS_CI_UV (uv requirement),
-# RUNNER_TEMP, GITHUB_OUTPUT.
+# RUNNER_TOOL_CACHE (else RUNNER_TEMP), GITHUB_OUTPUT.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -31,8 +32,11 @@ for path in sorted(files):
 print(f"py{platform.python_version()}-{digest.hexdigest()[:16]}")
 PY
 )
-venv="${RUNNER_TEMP:-${TMPDIR:-/tmp}}/mlops-ci/$key"
-
+venv="${RUNNER_TOOL_CACHE:-${RUNNER_TEMP:-${TMPDIR:-/tmp}}}/mlops-ci/$key"
+mkdir -p "$(dirname "$venv")"
+# Two jobs of one self-hosted runner machine may install the same key at once.
+exec 9>"$venv.lock"
+if command -v flock >/dev/null; then flock 9; fi
 if [ -f "$venv/.installed" ] && [ -x "$venv/bin/mlops-ci" ]; then
   echo "mlops-ci is already installed in $venv (reused)"
 else
@@ -45,5 +49,6 @@ else
   touch "$venv/.installed"
   echo "::endgroup::"
 fi
+exec 9>&-
 "$venv/bin/python" -c 'import mlops_ci, sys; print(f"mlops-ci {mlops_ci.__version__} (Python {sys.version.split()[0]})")'
 echo "mlops-ci=$venv/bin/mlops-ci" >> "${GITHUB_OUTPUT:-/dev/stdout}"

@@ -468,8 +468,9 @@ def step_action_readme(step: Step, action: dict) -> str:
 Every input is optional: an empty input leaves the setting to `mlops-ci.yaml`
 ([the CLI's `mlops-ci {step.name} --help`](../../README.md) lists the same settings). Inputs reach
 `mlops-ci` only as `MLOPS_CI_*` environment variables, never inside script text. mlops-ci
-installs into a virtualenv of its own under the runner's temp folder (reused by every
-mlops-ci action of the job); your training command runs with the job's own Python.
+installs into a virtualenv of its own in the runner's tool cache (reused by every mlops-ci
+action of the job, and by later jobs on a self-hosted runner); your training command runs
+with the job's own Python.
 
 {action_tables(action)}
 """

@@ -123,9 +123,11 @@ def run_act(
     work: Path,
     release: Path,
     variables: dict[str, str],
+    action_cache: Path,
     timeout: float = 420,
 ) -> PipelineRun:
-    """Run ``workflow`` of ``project`` with act on this host (no containers)."""
+    """Run ``workflow`` of ``project`` with act on this host (no containers). Runs that share
+    ``action_cache`` share the runner's tool cache, as jobs on one self-hosted runner do."""
     event_file = work / "event.json"
     event_file.write_text(json.dumps(payload))
     standin = setup_python_standin(work / "setup-python")
@@ -139,7 +141,7 @@ def run_act(
         "--platform",
         "ubuntu-latest=-self-hosted",
         "--action-cache-path",
-        str(work / "act-cache"),
+        str(action_cache),
         "--no-cache-server",
         "--local-repository",
         f"actions/setup-python@v5={standin}",
