@@ -57,6 +57,30 @@ def job_tmp(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("gitlab-job-tmp")
 
 
+# Log lines that show each step of a pipeline run: act's step results, gitlab-ci-local's job
+# starts and results, and mlops-ci's one-line result of each step.
+STEP_LINE = re.compile(
+    r"(Success|Failure) - Main|Job (succeeded|failed)|starting shell|^ (PASS|FAIL) |\w+: (passed|failed|skipped|error) - "
+)
+
+
+@pytest.fixture
+def show(request, capsys):
+    """Print a run's step lines in the test output even when it passes (the whole log when
+    it fails, through the assertion)."""
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+
+    def show_run(run) -> None:
+        lines = [line for line in run.log.splitlines() if STEP_LINE.search(line)]
+        with capsys.disabled():
+            reporter.write_line(f"\n--- {request.node.name} ({run.elapsed_s:.0f} s)")
+            for line in lines:
+                reporter.write_line("    " + line.strip()[:200])
+        print(run.log)
+
+    return show_run
+
+
 @pytest.fixture
 def client(mlflow_server):
     from mlflow.tracking import MlflowClient
@@ -103,7 +127,7 @@ def assert_registered_for_pr(client, name: str, train: dict, register: dict) -> 
 
 
 def test_example_github_workflow_runs_with_act(
-    tmp_path, release, act_cache, mlflow_server, client, unique_name
+    tmp_path, show, release, act_cache, mlflow_server, client, unique_name
 ):
     project = example_copy(tmp_path / "repo", unique_name)
     run = run_act(
@@ -116,7 +140,7 @@ def test_example_github_workflow_runs_with_act(
         variables={"MLFLOW_TRACKING_URI": mlflow_server},
         action_cache=act_cache,
     )
-    print(run.log)  # the job's log, shown when the test fails or with -s
+    show(run)
     run.assert_ok()
     for step in ("train", "register"):
         assert f"✅  Success - Main {ACTION_REPO}/actions/{step}@{ACTION_REF}" in run.log
@@ -136,7 +160,7 @@ def test_example_github_workflow_runs_with_act(
 
 
 def test_example_gitlab_pipeline_runs_with_gitlab_ci_local(
-    tmp_path, release, job_tmp, mlflow_server, client, unique_name
+    tmp_path, show, release, job_tmp, mlflow_server, client, unique_name
 ):
     project = example_copy(tmp_path, unique_name)
     prepare_gitlab_project(project, release)
@@ -151,7 +175,7 @@ def test_example_gitlab_pipeline_runs_with_gitlab_ci_local(
         },
         tmp=job_tmp,
     )
-    print(run.log)
+    show(run)
     run.assert_ok()
     for step in ("train", "register"):
         assert re.search(rf"mlops-ci-{step} +starting shell \({step}\)", run.log)
@@ -236,7 +260,7 @@ def assert_arrived_verbatim(client, name: str, value: str, marker: Path) -> str:
 
 
 def test_hostile_input_reaches_the_root_action_verbatim(
-    tmp_path, release, act_cache, mlflow_server, client, unique_name
+    tmp_path, show, release, act_cache, mlflow_server, client, unique_name
 ):
     marker = tmp_path / "pwned"
     value = hostile(marker)
@@ -285,7 +309,7 @@ def test_hostile_input_reaches_the_root_action_verbatim(
         variables={},
         action_cache=act_cache,
     )
-    print(run.log)
+    show(run)
     run.assert_ok()
     run_id = assert_arrived_verbatim(client, unique_name, value, marker)
     assert f"output run-id={run_id} misplaced=failure" in run.log  # the root action's output
@@ -293,7 +317,7 @@ def test_hostile_input_reaches_the_root_action_verbatim(
 
 
 def test_hostile_input_reaches_the_component_verbatim(
-    tmp_path, release, job_tmp, mlflow_server, client, unique_name
+    tmp_path, show, release, job_tmp, mlflow_server, client, unique_name
 ):
     marker = tmp_path / "pwned"
     value = hostile(marker)
@@ -315,7 +339,7 @@ def test_hostile_input_reaches_the_component_verbatim(
     run = run_gitlab_ci_local(
         project, variables={"MLFLOW_TRACKING_URI": mlflow_server, **GITLAB_RUNNER}, tmp=job_tmp
     )
-    print(run.log)
+    show(run)
     run.assert_ok()
     run_id = assert_arrived_verbatim(client, unique_name, value, marker)
     assert f"MLOPS_CI_TRAIN_RUN_ID={run_id}" in (project / ".mlops-ci" / "train.env").read_text()
