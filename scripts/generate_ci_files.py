@@ -38,6 +38,11 @@ ACTION_PYTHON = "3.12"
 # Pinned so a new uv release cannot change how the core installs.
 UV_REQUIREMENT = "uv>=0.4,<1"
 BEGIN, END = "<!-- generated:begin -->", "<!-- generated:end -->"
+# Inputs of the GitHub actions whose default is an expression of the workflow rather than
+# "unset": the job's own token, so `uses:` needs no `with:` for it.
+ACTION_DEFAULTS = {"github-token": "${{ github.token }}"}
+# Reports a step writes into its out-dir, by GitLab report type (shown in the MR widgets).
+GITLAB_REPORTS = {"gate": {"junit": "gate-junit.xml", "metrics": "gate-metrics.txt"}}
 
 
 @dataclass(frozen=True)
@@ -126,6 +131,14 @@ def describe_option(option: Option, config_key: str) -> str:
     return text
 
 
+def github_description(item: Input) -> str:
+    """An input with an expression default says so instead of "when empty"."""
+    if item.name not in ACTION_DEFAULTS or item.option is None:
+        return item.description
+    help_text = item.option.help.rstrip(".")
+    return f"{help_text}. Default: `{ACTION_DEFAULTS[item.name]}`, the workflow's own token."
+
+
 def step_inputs(step: Step) -> list[Input]:
     """The step's own options, then the shared ones it takes, then the global ones. Options
     only the config file can express (``cli=False``: lists of checks) are not inputs."""
@@ -207,10 +220,10 @@ def action_yaml(
     if step_input:
         out += ["  step:", f"    description: {folded(step_input, 6)}", "    required: true"]
     for item in inputs:
-        default = "." if item.name == "working-directory" else ""
+        default = "." if item.name == "working-directory" else ACTION_DEFAULTS.get(item.name, "")
         out += [
             f"  {item.name}:",
-            f"    description: {folded(item.description, 6)}",
+            f"    description: {folded(github_description(item), 6)}",
             "    required: false",
             f"    default: {quoted(default)}",
         ]
@@ -279,7 +292,8 @@ def root_action(steps: Sequence[Step]) -> str:
     lines = ['case "$MLOPS_CI_STEP" in']
     for step in steps:
         own = {i.name for i in step_inputs(step)}
-        foreign = [i for i in inputs if i.name not in own and i.env]
+        # (an input with a default is always set, so only empty-by-default ones are checked)
+        foreign = [i for i in inputs if i.name not in own and i.env and i.name not in ACTION_DEFAULTS]
         checks = "".join(f"${{{i.env}:+ {i.name}}}" for i in foreign)
         lines.append(f'  {step.name}) misplaced="{checks}" ;;')
     lines += [
@@ -380,6 +394,10 @@ def gitlab_template(step: Step) -> str:
         f"      - {quoted(artifacts_dir + '/')}",
         "    reports:",
         f"      dotenv: {quoted(artifacts_dir + '/' + step.name + '.env')}",
+        *(
+            f"      {kind}: {quoted(artifacts_dir + '/' + name)}"
+            for kind, name in GITLAB_REPORTS.get(step.name, {}).items()
+        ),
         "  rules:",
         '    - if: $CI_PIPELINE_SOURCE == "merge_request_event"',
         "    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",

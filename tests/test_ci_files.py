@@ -39,6 +39,10 @@ GITLAB_COMMON = {
     "install": "MLOPS_CI_INSTALL",
     "python": "MLOPS_CI_PYTHON",
 }
+# Action inputs whose default is the workflow's own token rather than empty.
+EXPRESSION_DEFAULTS = {"github-token": "${{ github.token }}"}
+# The reports the gate writes for GitLab's merge-request widgets.
+GATE_REPORTS = {"junit": "gate-junit.xml", "metrics": "gate-metrics.txt"}
 WRAPPER_VARIABLES = {
     "MLOPS_CI_WORKING_DIRECTORY",
     "MLOPS_CI_INSTALL",
@@ -93,7 +97,8 @@ def test_action_inputs_and_outputs_are_the_steps_options_and_outputs(name):
     for option in options:
         # The input reaches the CLI as the variable the CLI reads, and nothing else.
         assert run["env"][by_name[option].env_var] == f"${{{{ inputs.{option} }}}}"
-        assert action["inputs"][option]["default"] == ""  # empty: mlops-ci.yaml stays in charge
+        # empty: mlops-ci.yaml stays in charge
+        assert action["inputs"][option]["default"] == EXPRESSION_DEFAULTS.get(option, "")
         assert "efault" in action["inputs"][option]["description"]
     for common, variable in GITHUB_COMMON.items():
         if variable:
@@ -118,7 +123,7 @@ def test_root_action_takes_every_steps_inputs_and_gives_every_output():
         own = set(step_option_names(step))
         # every other step's input is refused for this step, and none of its own is
         refused = set(re.findall(r":\+ ([a-z-]+)\}", line))
-        assert refused == {n for n in names - own - {"step"} - set(GITHUB_COMMON)}
+        assert refused == names - own - {"step"} - set(GITHUB_COMMON) - set(EXPRESSION_DEFAULTS)
 
 
 @pytest.mark.parametrize("name", sorted(STEPS))
@@ -147,7 +152,8 @@ def test_component_inputs_are_the_steps_options_and_reach_the_job_as_variables(n
     assert job["stage"] == "$[[ inputs.stage ]]"
     out_dir = "$[[ inputs.working-directory ]]/$[[ inputs.out-dir ]]"
     assert job["artifacts"]["paths"] == [out_dir + "/"]
-    assert job["artifacts"]["reports"]["dotenv"] == f"{out_dir}/{name}.env"
+    reports = {"dotenv": f"{name}.env", **(GATE_REPORTS if name == "gate" else {})}
+    assert job["artifacts"]["reports"] == {kind: f"{out_dir}/{file}" for kind, file in reports.items()}
     assert inputs["install"]["default"] == f"mlops-ci=={__import__('mlops_ci').__version__}"
 
 
