@@ -43,6 +43,11 @@ BEGIN, END = "<!-- generated:begin -->", "<!-- generated:end -->"
 ACTION_DEFAULTS = {"github-token": "${{ github.token }}"}
 # Reports a step writes into its out-dir, by GitLab report type (shown in the MR widgets).
 GITLAB_REPORTS = {"gate": {"junit": "gate-junit.xml", "metrics": "gate-metrics.txt"}}
+# Steps whose GitLab job runs even when an earlier stage failed (the gate reports failures).
+GITLAB_ALWAYS = {"gate"}
+# Options for one platform only: a GitHub action has no use for `gitlab-token`, nor a GitLab
+# component for `github-token`.
+OTHER_PLATFORM_PREFIX = {"github": "gitlab-", "gitlab": "github-"}
 
 
 @dataclass(frozen=True)
@@ -139,18 +144,20 @@ def github_description(item: Input) -> str:
     return f"{help_text}. Default: `{ACTION_DEFAULTS[item.name]}`, the workflow's own token."
 
 
-def step_inputs(step: Step) -> list[Input]:
+def step_inputs(step: Step, platform: str) -> list[Input]:
     """The step's own options, then the shared ones it takes, then the global ones. Options
-    only the config file can express (``cli=False``: lists of checks) are not inputs."""
+    only the config file can express (``cli=False``: lists of checks) are not inputs, nor
+    the other platform's options."""
+    skip = OTHER_PLATFORM_PREFIX[platform]
     inputs = [
         Input(o.name, describe_option(o, f"{step.name}.{o.name}"), o.env_var, o, (step.name,))
         for o in step.options
-        if o.cli
+        if o.cli and not o.name.startswith(skip)
     ]
     inputs += [
         Input(o.name, describe_option(o, o.name), o.env_var, o, (step.name,))
         for o in step.top_level_options
-        if o.cli
+        if o.cli and not o.name.startswith(skip)
     ]
     return inputs
 
@@ -159,7 +166,7 @@ def union_inputs(steps: Sequence[Step]) -> list[Input]:
     """Every step's inputs once, each naming the steps that take it (the root action)."""
     merged: dict[str, Input] = {}
     for step in steps:
-        for item in step_inputs(step):
+        for item in step_inputs(step, "github"):
             if item.name in merged:
                 first = merged[item.name]
                 merged[item.name] = Input(
@@ -272,7 +279,7 @@ def step_action(step: Step) -> str:
     return action_yaml(
         title=f"mlops-ci {step.name}",
         description=step.help[0].upper() + step.help[1:] + ".",
-        inputs=step_inputs(step) + common_inputs("github"),
+        inputs=step_inputs(step, "github") + common_inputs("github"),
         outputs=[(o.name, o.help) for o in step.outputs],
         install_script='"$GITHUB_ACTION_PATH/../install-core.sh"',
         run_script=f'"$MLOPS_CI_BIN" {step.name}',
@@ -291,7 +298,7 @@ def root_action(steps: Sequence[Step]) -> str:
     # An input given to a step that does not take it is an error, not silently ignored.
     lines = ['case "$MLOPS_CI_STEP" in']
     for step in steps:
-        own = {i.name for i in step_inputs(step)}
+        own = {i.name for i in step_inputs(step, "github")}
         # (an input with a default is always set, so only empty-by-default ones are checked)
         foreign = [i for i in inputs if i.name not in own and i.env and i.name not in ACTION_DEFAULTS]
         checks = "".join(f"${{{i.env}:+ {i.name}}}" for i in foreign)
@@ -354,7 +361,7 @@ def gitlab_spec_input(item: Input) -> list[str]:
 
 
 def gitlab_template(step: Step) -> str:
-    inputs = step_inputs(step) + common_inputs("gitlab")
+    inputs = step_inputs(step, "gitlab") + common_inputs("gitlab")
     out = [
         f"# {GENERATED}",
         "spec:",
@@ -400,7 +407,9 @@ def gitlab_template(step: Step) -> str:
         ),
         "  rules:",
         '    - if: $CI_PIPELINE_SOURCE == "merge_request_event"',
+        *(["      when: always"] if step.name in GITLAB_ALWAYS else []),
         "    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
+        *(["      when: always"] if step.name in GITLAB_ALWAYS else []),
     ]
     return "\n".join(out) + "\n"
 

@@ -65,8 +65,13 @@ def load(path: Path):
     return yaml.safe_load(path.read_text())
 
 
-def step_option_names(step) -> list[str]:
-    return [o.name for o in (*step.options, *step.top_level_options) if o.cli]
+def step_option_names(step, platform: str) -> list[str]:
+    """The options a step's action (github) or component (gitlab) takes as inputs: not the
+    config-only ones, nor the other platform's (`gitlab-token` in a GitHub action)."""
+    other = "gitlab-" if platform == "github" else "github-"
+    return [
+        o.name for o in (*step.options, *step.top_level_options) if o.cli and not o.name.startswith(other)
+    ]
 
 
 def test_generated_files_are_up_to_date():
@@ -88,7 +93,7 @@ def test_every_step_has_an_action_and_a_component():
 def test_action_inputs_and_outputs_are_the_steps_options_and_outputs(name):
     step = STEPS[name]
     action = load(REPO / "actions" / name / "action.yml")
-    options = step_option_names(step)
+    options = step_option_names(step, "github")
     assert list(action["inputs"]) == options + list(GITHUB_COMMON)
     assert list(action["outputs"]) == [o.name for o in step.outputs]
     run = next(s for s in action["runs"]["steps"] if s.get("id") == "run")
@@ -112,7 +117,7 @@ def test_root_action_takes_every_steps_inputs_and_gives_every_output():
     names = {"step"} | set(GITHUB_COMMON)
     outputs = set()
     for step in STEPS.values():
-        names |= set(step_option_names(step))
+        names |= set(step_option_names(step, "github"))
         outputs |= {o.name for o in step.outputs}
     assert set(action["inputs"]) == names
     assert action["inputs"]["step"]["required"] is True
@@ -120,7 +125,7 @@ def test_root_action_takes_every_steps_inputs_and_gives_every_output():
     script = next(s for s in action["runs"]["steps"] if s.get("id") == "run")["run"]
     for name, step in STEPS.items():
         line = next(line for line in script.splitlines() if line.strip().startswith(f"{name})"))
-        own = set(step_option_names(step))
+        own = set(step_option_names(step, "github"))
         # every other step's input is refused for this step, and none of its own is
         refused = set(re.findall(r":\+ ([a-z-]+)\}", line))
         assert refused == names - own - {"step"} - set(GITHUB_COMMON) - set(EXPRESSION_DEFAULTS)
@@ -131,7 +136,7 @@ def test_component_inputs_are_the_steps_options_and_reach_the_job_as_variables(n
     step = STEPS[name]
     spec, jobs = yaml.safe_load_all((REPO / "gitlab-templates" / f"{name}.yml").read_text())
     inputs = spec["spec"]["inputs"]
-    options = step_option_names(step)
+    options = step_option_names(step, "gitlab")
     assert list(inputs) == ["stage", "job-prefix", "image", *options, *list(GITLAB_COMMON)[3:]]
     ((job_name, job),) = jobs.items()
     assert job_name == f"$[[ inputs.job-prefix ]]{name}"
@@ -155,6 +160,9 @@ def test_component_inputs_are_the_steps_options_and_reach_the_job_as_variables(n
     reports = {"dotenv": f"{name}.env", **(GATE_REPORTS if name == "gate" else {})}
     assert job["artifacts"]["reports"] == {kind: f"{out_dir}/{file}" for kind, file in reports.items()}
     assert inputs["install"]["default"] == f"mlops-ci=={__import__('mlops_ci').__version__}"
+    # The gate also runs after a failed stage, to report the failure.
+    when = {rule.get("when", "on_success") for rule in job["rules"]}
+    assert when == ({"always"} if name == "gate" else {"on_success"})
 
 
 def test_wrapper_variables_do_not_collide_with_option_variables():
