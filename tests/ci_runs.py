@@ -124,6 +124,8 @@ def run_act(
     release: Path,
     variables: dict[str, str],
     action_cache: Path,
+    env: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
     timeout: float = 420,
 ) -> PipelineRun:
     """Run ``workflow`` of ``project`` with act on this host (no containers). Runs that share
@@ -150,6 +152,10 @@ def run_act(
     ]
     for key, value in variables.items():
         args += ["--var", f"{key}={value}"]
+    for key, value in (env or {}).items():
+        args += ["--env", f"{key}={value}"]
+    for key, value in (secrets or {}).items():
+        args += ["--secret", f"{key}={value}"]
     return _run(args, cwd=project, timeout=timeout)
 
 

@@ -25,6 +25,7 @@ from tests.ci_runs import (
     run_act,
     run_gitlab_ci_local,
 )
+from tests.fake_forge import FakeForge, Token
 from tests.helpers import EXAMPLE
 
 pytestmark = pytest.mark.slow
@@ -34,9 +35,10 @@ PR_NUMBER = 7
 # What a real GitLab runner sets and gitlab-ci-local, on purpose, does not.
 GITLAB_RUNNER = {"GITLAB_CI": "true"}
 MERGE_REQUEST = {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": str(PR_NUMBER)}
-PULL_REQUEST_EVENT = {
-    "pull_request": {"number": PR_NUMBER, "head": {"ref": "better-model"}, "base": {"ref": "main"}}
-}
+# The repository / project the gate posts to on the API stand-in, and its one token.
+FORGE_REPO = "acme/census-income"
+FORGE_TOKEN = "ghs_ExampleT0kenForTheGateAA11bb22"
+GITLAB_PROJECT_ID = "17"
 
 
 @pytest.fixture(scope="session")
@@ -126,50 +128,94 @@ def assert_registered_for_pr(client, name: str, train: dict, register: dict) -> 
     assert client.get_run(run_id).data.metrics["train_accuracy"] > 0.8
 
 
+@pytest.fixture
+def forge():
+    """The local stand-in for the GitHub and GitLab APIs the gate talks to."""
+    with FakeForge({FORGE_TOKEN: Token()}) as server:
+        yield server
+
+
+def head_commit(project: Path) -> str:
+    done = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
+def assert_one_verdict(comments: list[dict], statuses: list[dict], forge: FakeForge) -> None:
+    assert forge.problems == []
+    (comment,) = comments
+    assert comment["body"].startswith("<!-- mlops-ci:default -->")
+    assert comment["body"].splitlines()[2].startswith("### ✅ mlops-ci: pass")
+    assert statuses, "the gate set no commit status or check run"
+    assert FORGE_TOKEN not in json.dumps(comments)
+
+
 def test_example_github_workflow_runs_with_act(
-    tmp_path, show, release, act_cache, mlflow_server, client, unique_name
+    tmp_path, show, release, act_cache, forge, mlflow_server, client, unique_name
 ):
     project = example_copy(tmp_path / "repo", unique_name)
+    subprocess.run(
+        ["git", "remote", "add", "origin", f"https://github.com/{FORGE_REPO}.git"], cwd=project, check=True
+    )
+    sha = head_commit(project)
+    forge.add_pull_request(FORGE_REPO, PR_NUMBER, head_sha=sha)
+    event = {
+        "pull_request": {
+            "number": PR_NUMBER,
+            "head": {"ref": "better-model", "sha": sha, "repo": {"full_name": FORGE_REPO, "fork": False}},
+            "base": {"ref": "main", "repo": {"full_name": FORGE_REPO}},
+        }
+    }
     run = run_act(
         project,
         workflow=project / ".github" / "workflows" / "model.yml",
         event="pull_request",
-        payload=PULL_REQUEST_EVENT,
+        payload=event,
         work=tmp_path,
         release=release,
         variables={"MLFLOW_TRACKING_URI": mlflow_server},
         action_cache=act_cache,
+        env={"GITHUB_API_URL": forge.url},
+        secrets={"GITHUB_TOKEN": FORGE_TOKEN},
     )
     show(run)
     run.assert_ok()
-    for step in ("train", "register"):
+    for step in STEPS:
         assert f"✅  Success - Main {ACTION_REPO}/actions/{step}@{ACTION_REF}" in run.log
         assert f"{step}: passed - " in run.log
-    # Installed once (unless an earlier test's job did), then reused by the next action.
+    # Installed once (unless an earlier test's job did), then reused by the next actions.
     installs, reuses = run.log.count("::group::Installing mlops-ci"), run.log.count("is already installed")
-    assert installs <= 1 and reuses >= 1 and installs + reuses == 2
+    assert installs <= 1 and installs + reuses == len(STEPS)
     assert "🏁  Job succeeded" in run.log
+    assert FORGE_TOKEN not in run.log
 
-    train, register = ({"step": s, "status": "passed", "outputs": printed_outputs(run.log, s)} for s in STEPS)
-    for result in (train, register):
+    results = {s: {"step": s, "status": "passed", "outputs": printed_outputs(run.log, s)} for s in STEPS}
+    for result in results.values():
         assert_outputs_declared(result)
-        assert f"Summary - ### ✅ mlops-ci {result['step']}: passed" in run.log  # the job summary
-    assert_registered_for_pr(client, unique_name, train, register)
+    assert_registered_for_pr(client, unique_name, results["train"], results["register"])
     version = client.get_model_version(unique_name, "1")
     assert version.tags["mlops_ci.platform"] == "github" and version.tags["mlops_ci.pr"] == str(PR_NUMBER)
+    assert results["gate"]["outputs"]["verdict"] == "pass"
+    assert_one_verdict(forge.github_comments(FORGE_REPO, PR_NUMBER), forge.check_runs + forge.statuses, forge)
 
 
 def test_example_gitlab_pipeline_runs_with_gitlab_ci_local(
-    tmp_path, show, release, job_tmp, mlflow_server, client, unique_name
+    tmp_path, show, release, job_tmp, forge, mlflow_server, client, unique_name
 ):
     project = example_copy(tmp_path, unique_name)
     prepare_gitlab_project(project, release)
+    notes = forge.add_merge_request(GITLAB_PROJECT_ID, PR_NUMBER)
     run = run_gitlab_ci_local(
         project,
         # The component installs mlops-ci from PyPI by default; here from the release's files.
         variables={
             "MLFLOW_TRACKING_URI": mlflow_server,
             "MLOPS_CI_INSTALL": str(release),
+            "GITLAB_TOKEN": FORGE_TOKEN,
+            "CI_SERVER_URL": forge.url,
+            "CI_PROJECT_ID": GITLAB_PROJECT_ID,
+            "CI_MERGE_REQUEST_PROJECT_ID": GITLAB_PROJECT_ID,
             **GITLAB_RUNNER,
             **MERGE_REQUEST,
         },
@@ -177,22 +223,27 @@ def test_example_gitlab_pipeline_runs_with_gitlab_ci_local(
     )
     show(run)
     run.assert_ok()
-    for step in ("train", "register"):
+    for step in STEPS:
         assert re.search(rf"mlops-ci-{step} +starting shell \({step}\)", run.log)
         assert f"{step}: passed - " in run.log
         assert f"PASS  mlops-ci-{step}" in run.log
     assert "mlops_ci_install_started" in run.log  # the collapsible install section
 
     out_dir = project / ".mlops-ci"
-    train, register = (json.loads((out_dir / f"{s}.json").read_text()) for s in ("train", "register"))
-    for result in (train, register):
+    results = {s: json.loads((out_dir / f"{s}.json").read_text()) for s in STEPS}
+    for result in results.values():
         assert_outputs_declared(result)
         assert result["context"]["platform"] == "gitlab"
-    assert_registered_for_pr(client, unique_name, train, register)
-    # The dotenv reports later jobs read.
-    dotenv = (out_dir / "train.env").read_text()
-    assert f"MLOPS_CI_TRAIN_RUN_ID={train['outputs']['run-id']}\n" in dotenv
+    assert_registered_for_pr(client, unique_name, results["train"], results["register"])
+    # The dotenv reports later jobs read, and the gate's reports for the MR widgets.
+    assert (
+        f"MLOPS_CI_TRAIN_RUN_ID={results['train']['outputs']['run-id']}\n"
+        in (out_dir / "train.env").read_text()
+    )
     assert "MLOPS_CI_REGISTER_MODEL_VERSION=1\n" in (out_dir / "register.env").read_text()
+    assert "MLOPS_CI_GATE_VERDICT=pass\n" in (out_dir / "gate.env").read_text()
+    assert (out_dir / "gate-junit.xml").is_file() and (out_dir / "gate-metrics.txt").is_file()
+    assert_one_verdict(notes, forge.gitlab_statuses, forge)
 
 
 def listed_jobs(project: Path, variables: dict[str, str]) -> set[str]:
