@@ -141,7 +141,8 @@ def github_description(item: Input) -> str:
     if item.name not in ACTION_DEFAULTS or item.option is None:
         return item.description
     help_text = item.option.help.rstrip(".")
-    return f"{help_text}. Default: `{ACTION_DEFAULTS[item.name]}`, the workflow's own token."
+    # (no `${{ }}` in the text: act refuses an expression in a description)
+    return f"{help_text}. Default: the workflow's own token, `github.token`."
 
 
 def step_inputs(step: Step, platform: str) -> list[Input]:

@@ -315,3 +315,11 @@ def test_readme_examples_are_the_files_the_tests_run():
     }
     for name, text in blocks:
         assert text == (REPO / name).read_text(), f"README's copy of {name} differs from the file"
+
+
+def test_no_expression_in_descriptions():
+    """act refuses `${{ }}` in a description ("expressions are not allowed here")."""
+    for path in action_files():
+        action = load(path)
+        for name, spec in [*action["inputs"].items(), *action["outputs"].items()]:
+            assert "${{" not in spec["description"], f"{path.name}: {name}"
