@@ -169,6 +169,8 @@ def printed_outputs(log: str, step: str) -> dict[str, str]:
     for line in lines[start + 1 :]:
         if not line.startswith("  "):
             break
+        if line.startswith("  ["):  # a check's line: "  [passed] name: message"
+            continue
         key, _, value = line.strip().partition(": ")
         outputs[key] = value
     return outputs
