@@ -146,7 +146,7 @@ def assert_one_verdict(comments: list[dict], statuses: list[dict], forge: FakeFo
     assert forge.problems == []
     (comment,) = comments
     assert comment["body"].startswith("<!-- mlops-ci:default -->")
-    assert comment["body"].splitlines()[2].startswith("### ✅ mlops-ci: pass")
+    assert re.match(r"### ✅ .+: pass — ", comment["body"].splitlines()[2])
     assert statuses, "the gate set no commit status or check run"
     assert FORGE_TOKEN not in json.dumps(comments)
 
