@@ -1,7 +1,8 @@
 """The example pipelines run end to end, for real: the GitHub workflow with `act` on this
 host, the GitLab pipeline with `gitlab-ci-local` in shell mode, both against the real
-MLflow server. And a hostile input value reaches mlops-ci verbatim through an action and
-a component, executing nothing."""
+MLflow server, the gate posting its verdict to the local GitHub/GitLab API stand-in
+(tests/fake_forge.py). And a hostile input value reaches mlops-ci verbatim through an
+action and a component, executing nothing."""
 
 from __future__ import annotations
 
