@@ -256,9 +256,9 @@ def listed_jobs(project: Path, variables: dict[str, str]) -> set[str]:
 def test_components_run_in_merge_requests_and_on_the_default_branch_only(tmp_path, release):
     project = example_copy(tmp_path, "rules")
     prepare_gitlab_project(project, release)
-    both = {"mlops-ci-train", "mlops-ci-register"}
-    assert listed_jobs(project, MERGE_REQUEST) == both
-    assert listed_jobs(project, {}) == both  # a push to main, the default branch
+    every_step = {f"mlops-ci-{step}" for step in STEPS}
+    assert listed_jobs(project, MERGE_REQUEST) == every_step
+    assert listed_jobs(project, {}) == every_step  # a push to main, the default branch
     subprocess.run(["git", "checkout", "-q", "-b", "experiment"], cwd=project, check=True)
     assert listed_jobs(project, {}) == set()  # a push to another branch
 
