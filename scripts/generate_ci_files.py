@@ -372,7 +372,8 @@ def gitlab_template(step: Step) -> str:
         "    job-prefix:",
         f"      description: {folded(f'Prefix of the job name: the job is `<job-prefix>{step.name}`, so a pipeline can include this component twice. Default: `mlops-ci-`.', 8)}",
         '      default: "mlops-ci-"',
-        "    image:",
+        # (`job-image`, not `image`: package has an option `image`, the image it builds)
+        "    job-image:",
         f"      description: {folded('Image the job runs in; it needs Python 3.10+ and whatever your training command needs (install your own packages in before_script). Default: `python:3.12-slim`.', 8)}",
         '      default: "python:3.12-slim"',
     ]
@@ -382,7 +383,7 @@ def gitlab_template(step: Step) -> str:
         "---",
         f'"$[[ inputs.job-prefix ]]{step.name}":',
         "  stage: $[[ inputs.stage ]]",
-        "  image: $[[ inputs.image ]]",
+        "  image: $[[ inputs.job-image ]]",
         "  variables:",
     ]
     # Inputs become variables; the script only ever reads "$MLOPS_CI_X".

@@ -32,7 +32,7 @@ GITHUB_COMMON = {
 GITLAB_COMMON = {
     "stage": None,
     "job-prefix": None,
-    "image": None,
+    "job-image": None,
     "working-directory": "MLOPS_CI_WORKING_DIRECTORY",
     "config": "MLOPS_CI_CONFIG",
     "debug": "MLOPS_CI_DEBUG",
@@ -127,7 +127,7 @@ def test_root_action_takes_every_steps_inputs_and_gives_every_output():
         line = next(line for line in script.splitlines() if line.strip().startswith(f"{name})"))
         own = set(step_option_names(step, "github"))
         # every other step's input is refused for this step, and none of its own is
-        refused = set(re.findall(r":\+ ([a-z-]+)\}", line))
+        refused = set(re.findall(r":\+ ([a-z0-9-]+)\}", line))
         assert refused == names - own - {"step"} - set(GITHUB_COMMON) - set(EXPRESSION_DEFAULTS)
 
 
@@ -137,7 +137,7 @@ def test_component_inputs_are_the_steps_options_and_reach_the_job_as_variables(n
     spec, jobs = yaml.safe_load_all((REPO / "gitlab-templates" / f"{name}.yml").read_text())
     inputs = spec["spec"]["inputs"]
     options = step_option_names(step, "gitlab")
-    assert list(inputs) == ["stage", "job-prefix", "image", *options, *list(GITLAB_COMMON)[3:]]
+    assert list(inputs) == ["stage", "job-prefix", "job-image", *options, *list(GITLAB_COMMON)[3:]]
     ((job_name, job),) = jobs.items()
     assert job_name == f"$[[ inputs.job-prefix ]]{name}"
     by_name = {o.name: o for o in (*step.options, *step.top_level_options)}
@@ -163,6 +163,11 @@ def test_component_inputs_are_the_steps_options_and_reach_the_job_as_variables(n
     # The gate also runs after a failed stage, to report the failure.
     when = {rule.get("when", "on_success") for rule in job["rules"]}
     assert when == ({"always"} if name == "gate" else {"on_success"})
+
+
+def test_wrapper_inputs_do_not_collide_with_option_names():
+    options = {o.name for step in STEPS.values() for o in (*step.options, *step.top_level_options)}
+    assert not (set(GITHUB_COMMON) | set(GITLAB_COMMON)) & options
 
 
 def test_wrapper_variables_do_not_collide_with_option_variables():
