@@ -328,3 +328,10 @@ def test_no_expression_in_descriptions():
         action = load(path)
         for name, spec in [*action["inputs"].items(), *action["outputs"].items()]:
             assert "${{" not in spec["description"], f"{path.name}: {name}"
+
+
+def test_both_example_pipelines_run_the_same_steps():
+    workflow = (EXAMPLE / ".github" / "workflows" / "model.yml").read_text()
+    github = re.findall(r"uses: mlops-ci/mlops-ci/actions/([a-z]+)@", workflow)
+    gitlab = [Path(i["file"]).stem for i in load(EXAMPLE / ".gitlab-ci.yml")["include"]]
+    assert github == gitlab and github[-1] == "gate"

@@ -32,6 +32,15 @@ from tests.helpers import EXAMPLE
 pytestmark = pytest.mark.slow
 
 STEPS = all_steps()
+# The steps the example pipelines run, read from them (a step joins by being added there).
+GITHUB_STEPS = re.findall(
+    r"uses: mlops-ci/mlops-ci/actions/([a-z]+)@",
+    (EXAMPLE / ".github" / "workflows" / "model.yml").read_text(),
+)
+GITLAB_STEPS = [
+    Path(include["file"]).stem
+    for include in yaml.safe_load((EXAMPLE / ".gitlab-ci.yml").read_text())["include"]
+]
 PR_NUMBER = 7
 # What a real GitLab runner sets and gitlab-ci-local, on purpose, does not.
 GITLAB_RUNNER = {"GITLAB_CI": "true"}
@@ -182,16 +191,18 @@ def test_example_github_workflow_runs_with_act(
     )
     show(run)
     run.assert_ok()
-    for step in STEPS:
+    for step in GITHUB_STEPS:
         assert f"✅  Success - Main {ACTION_REPO}/actions/{step}@{ACTION_REF}" in run.log
         assert f"{step}: passed - " in run.log
     # Installed once (unless an earlier test's job did), then reused by the next actions.
     installs, reuses = run.log.count("::group::Installing mlops-ci"), run.log.count("is already installed")
-    assert installs <= 1 and installs + reuses == len(STEPS)
+    assert installs <= 1 and installs + reuses == len(GITHUB_STEPS)
     assert "🏁  Job succeeded" in run.log
     assert FORGE_TOKEN not in run.log
 
-    results = {s: {"step": s, "status": "passed", "outputs": printed_outputs(run.log, s)} for s in STEPS}
+    results = {
+        s: {"step": s, "status": "passed", "outputs": printed_outputs(run.log, s)} for s in GITHUB_STEPS
+    }
     for result in results.values():
         assert_outputs_declared(result)
     assert_registered_for_pr(client, unique_name, results["train"], results["register"])
@@ -224,14 +235,14 @@ def test_example_gitlab_pipeline_runs_with_gitlab_ci_local(
     )
     show(run)
     run.assert_ok()
-    for step in STEPS:
+    for step in GITLAB_STEPS:
         assert re.search(rf"mlops-ci-{step} +starting shell \({step}\)", run.log)
         assert f"{step}: passed - " in run.log
         assert f"PASS  mlops-ci-{step}" in run.log
     assert "mlops_ci_install_started" in run.log  # the collapsible install section
 
     out_dir = project / ".mlops-ci"
-    results = {s: json.loads((out_dir / f"{s}.json").read_text()) for s in STEPS}
+    results = {s: json.loads((out_dir / f"{s}.json").read_text()) for s in GITLAB_STEPS}
     for result in results.values():
         assert_outputs_declared(result)
         assert result["context"]["platform"] == "gitlab"
@@ -256,7 +267,7 @@ def listed_jobs(project: Path, variables: dict[str, str]) -> set[str]:
 def test_components_run_in_merge_requests_and_on_the_default_branch_only(tmp_path, release):
     project = example_copy(tmp_path, "rules")
     prepare_gitlab_project(project, release)
-    every_step = {f"mlops-ci-{step}" for step in STEPS}
+    every_step = {f"mlops-ci-{step}" for step in GITLAB_STEPS}
     assert listed_jobs(project, MERGE_REQUEST) == every_step
     assert listed_jobs(project, {}) == every_step  # a push to main, the default branch
     subprocess.run(["git", "checkout", "-q", "-b", "experiment"], cwd=project, check=True)
