@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import importlib
 
-from mlops_ci.steps.base import GLOBAL_OPTIONS, SHARED_OPTIONS, Step, StepContext
+from mlops_ci.steps.base import GLOBAL_OPTIONS, SHARED_OPTIONS, Output, Step, StepContext
 
-__all__ = ["GLOBAL_OPTIONS", "SHARED_OPTIONS", "STEP_NAMES", "Step", "StepContext", "all_steps", "get_step"]
+__all__ = [
+    "GLOBAL_OPTIONS",
+    "SHARED_OPTIONS",
+    "STEP_NAMES",
+    "Output",
+    "Step",
+    "StepContext",
+    "all_steps",
+    "get_step",
+]
 
 # In pipeline order.
 STEP_NAMES: tuple[str, ...] = ("train", "register", "package", "gate")

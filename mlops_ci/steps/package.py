@@ -11,7 +11,7 @@ from typing import Any
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
 from mlops_ci.result import Check, StepResult, read_step_result, write_text_atomic
-from mlops_ci.steps.base import Step, StepContext
+from mlops_ci.steps.base import Output, Step, StepContext
 
 log = logging.getLogger(__name__)
 
@@ -476,6 +476,26 @@ def _example_frame(native: Any) -> Any:
     return native.input_example
 
 
+OUTPUTS = (
+    Output("model-uri", "URI of the model that was packaged"),
+    Output("model-name", "Registered model name"),
+    Output("model-version", "Registered version packaged"),
+    Output("onnx-path", "The ONNX model written to the out-dir"),
+    Output("onnx-bytes", "Size of the ONNX model in bytes"),
+    Output("settings-path", "The serving settings written next to the ONNX model"),
+    Output("parity", "passed or failed: native and ONNX predictions agree on the holdout"),
+    Output("build-context", "The rendered, hermetic build context (Dockerfile, model, wheels)"),
+    Output("image", "Image reference"),
+    Output("image-built", "true when an image was built"),
+    Output("image-id", "Local image id"),
+    Output("image-digest", "Image digest (the registry digest once pushed)"),
+    Output("image-size-bytes", "Image size in bytes"),
+    Output("image-pushed", "true when the image was pushed"),
+    Output("engine", "Container engine that built the image (docker or buildah)"),
+    Output("smoke-ready-seconds", "Seconds the smoke-tested container took to become ready"),
+    Output("smoke-memory-bytes", "Memory the smoke-tested container used"),
+)
+
 STEP = Step(
     name="package",
     help="convert the model to ONNX, check parity, build and smoke-test a small serving image",
@@ -486,6 +506,7 @@ STEP = Step(
     "it, and push it with --push. Without a container engine the context is still rendered "
     "and the step says how to build it.",
     options=OPTIONS,
+    outputs=OUTPUTS,
     run=run,
     shared=("holdout", "target"),
 )

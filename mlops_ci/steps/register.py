@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
 from mlops_ci.result import StepResult, read_step_result
-from mlops_ci.steps.base import Step, StepContext
+from mlops_ci.steps.base import Output, Step, StepContext
 from mlops_ci.tracking.registry import check_alias, check_model_name
 
 OPTIONS = (
@@ -21,6 +21,16 @@ OPTIONS = (
         default=("challenger",),
         metavar="ALIAS",
     ),
+)
+
+OUTPUTS = (
+    Output("model-name", "Registered model name"),
+    Output("model-version", "Registered version number"),
+    Output("model-uri", "models:/<name>/<version>"),
+    Output("created", "true when this run created the version, false when it was registered already"),
+    Output("aliases", "Comma-separated aliases now pointing at the version"),
+    Output("run-id", "Run whose model was registered"),
+    Output("model-version-url", "Link to the version in the MLflow UI (only with a tracking server)"),
 )
 
 # Lineage tags copied from the training run onto the version, under shorter names.
@@ -124,5 +134,6 @@ STEP = Step(
     "pipeline URL, data and code fingerprints, who triggered it) and the commit message as its "
     "description; aliases (default: challenger, plus pr-<number> on a PR/MR) point at it.",
     options=OPTIONS,
+    outputs=OUTPUTS,
     run=run,
 )

@@ -10,7 +10,7 @@ from typing import Any
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
 from mlops_ci.result import StepResult
-from mlops_ci.steps.base import Step, StepContext
+from mlops_ci.steps.base import Output, Step, StepContext
 from mlops_ci.tracking.command import prepare_command, run_command
 from mlops_ci.tracking.fingerprint import (
     code_files,
@@ -67,6 +67,17 @@ OPTIONS = (
         metavar="MINUTES",
     ),
     Option("run-name", "MLflow run name (default: train-<short commit>)", metavar="NAME"),
+)
+
+OUTPUTS = (
+    Output("run-id", "MLflow run that holds the model (the new run, or the reused one)"),
+    Output("model-uri", "URI of the logged model (models:/m-...)"),
+    Output("model-id", "MLflow logged-model id"),
+    Output("reused", "true when an identical earlier run was reused instead of training"),
+    Output("experiment-id", "MLflow experiment id"),
+    Output("fingerprint", "sha256 of code, data, parameters, seed and command: the reuse key"),
+    Output("tracking-uri", "Tracking URI the run lives in (credentials removed)"),
+    Output("run-url", "Link to the run in the MLflow UI (only with a tracking server)"),
 )
 
 FINGERPRINT_VERSION = 1
@@ -236,5 +247,6 @@ STEP = Step(
     "Python environment are recorded on the run. When code, data, parameters and command are "
     "unchanged since a finished run that logged a model, that run is reused.",
     options=OPTIONS,
+    outputs=OUTPUTS,
     run=run,
 )

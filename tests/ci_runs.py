@@ -1,0 +1,226 @@
+"""Running our GitHub workflows with `act` and our GitLab pipelines with `gitlab-ci-local`,
+on this machine, the way ../shared ENVIRONMENT notes describe (scripts/setup/30-ci-tools.sh
+installs both).
+
+Neither github.com nor gitlab.com can be reached, so the remote references in the example
+pipelines are served locally, unchanged in the pipeline text:
+
+- `uses: mlops-ci/mlops-ci/...@v1` and `include: project: mlops-ci/mlops-ci, ref: v1` get a
+  copy of this repository's files (what a tag's tarball holds);
+- `uses: actions/setup-python@v5` gets a stand-in that puts this machine's Python on PATH
+  (GitHub's tool cache cannot be downloaded); `actions/checkout@v4` act handles itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.helpers import REPO, cli_env
+
+VENV_BIN = Path(sys.executable).parent
+TOOLS_BIN = REPO / ".tools" / "node_modules" / ".bin"
+ACTION_REPO = "mlops-ci/mlops-ci"
+ACTION_REF = "v1"
+GITLAB_HOST = "gitlab.com"
+
+
+@dataclass
+class PipelineRun:
+    returncode: int
+    log: str
+    elapsed_s: float
+
+    def assert_ok(self) -> None:
+        assert self.returncode == 0, self.log[-6000:]
+
+
+def tool_env(**extra: str) -> dict[str, str]:
+    """The test interpreter's folder first on PATH (the "user's Python", with mlflow and
+    scikit-learn), then Node 22 and the npm tools."""
+    env = cli_env(**extra)
+    env["PATH"] = os.pathsep.join([str(VENV_BIN), str(TOOLS_BIN), env["PATH"]])
+    return env
+
+
+def export_repository(destination: Path) -> Path:
+    """The files of this repository a release tag would hold: tracked and new files, without
+    ignored ones (.venv, .tools, caches)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    return destination
+
+
+SETUP_PYTHON_STANDIN = """\
+name: setup-python (stand-in for the tests)
+description: Like actions/setup-python, with this machine's Python instead of GitHub's tool cache.
+inputs:
+  python-version:
+    description: ignored; the machine has one Python
+    default: ""
+  cache:
+    description: ignored
+    default: ""
+  update-environment:
+    description: put the Python on PATH
+    default: "true"
+outputs:
+  python-path:
+    description: the interpreter
+    value: ${{{{ steps.python.outputs.python-path }}}}
+  python-version:
+    description: its version
+    value: ${{{{ steps.python.outputs.python-version }}}}
+runs:
+  using: composite
+  steps:
+    - id: python
+      shell: bash
+      env:
+        UPDATE_ENVIRONMENT: ${{{{ inputs.update-environment }}}}
+      run: |
+        echo "python-path={base_python}" >> "$GITHUB_OUTPUT"
+        echo "python-version={version}" >> "$GITHUB_OUTPUT"
+        if [ "$UPDATE_ENVIRONMENT" = true ]; then echo "{user_bin}" >> "$GITHUB_PATH"; fi
+"""
+
+
+def setup_python_standin(destination: Path) -> Path:
+    """The user's Python is the test interpreter (it has what train.py imports); the action's
+    own virtualenv is made from the base interpreter, as from a fresh setup-python."""
+    destination.mkdir(parents=True, exist_ok=True)
+    base = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    version = ".".join(map(str, sys.version_info[:3]))
+    (destination / "action.yml").write_text(
+        SETUP_PYTHON_STANDIN.format(base_python=base, version=version, user_bin=VENV_BIN)
+    )
+    return destination
+
+
+def run_act(
+    project: Path,
+    *,
+    workflow: Path,
+    event: str,
+    payload: dict,
+    work: Path,
+    release: Path,
+    variables: dict[str, str],
+    action_cache: Path,
+    env: dict[str, str] | None = None,
+    secrets: dict[str, str] | None = None,
+    timeout: float = 420,
+) -> PipelineRun:
+    """Run ``workflow`` of ``project`` with act on this host (no containers). Runs that share
+    ``action_cache`` share the runner's tool cache, as jobs on one self-hosted runner do."""
+    event_file = work / "event.json"
+    event_file.write_text(json.dumps(payload))
+    standin = setup_python_standin(work / "setup-python")
+    args = [
+        str(VENV_BIN / "act"),
+        event,
+        "--workflows",
+        str(workflow),
+        "--eventpath",
+        str(event_file),
+        "--platform",
+        "ubuntu-latest=-self-hosted",
+        "--action-cache-path",
+        str(action_cache),
+        "--no-cache-server",
+        "--local-repository",
+        f"actions/setup-python@v5={standin}",
+        "--local-repository",
+        f"{ACTION_REPO}@{ACTION_REF}={release}",
+    ]
+    for key, value in variables.items():
+        args += ["--var", f"{key}={value}"]
+    for key, value in (env or {}).items():
+        args += ["--env", f"{key}={value}"]
+    for key, value in (secrets or {}).items():
+        args += ["--secret", f"{key}={value}"]
+    return _run(args, cwd=project, timeout=timeout)
+
+
+def printed_outputs(log: str, step: str) -> dict[str, str]:
+    """The outputs `mlops-ci <step>` printed under its result line (act deletes the job's
+    workspace, result files included, when the job ends)."""
+    lines = [line.split("]   | ", 1)[1] for line in log.splitlines() if "]   | " in line]
+    result_line = re.compile(rf"{step}: (passed|failed|skipped|error) - ")
+    start = next(i for i, line in enumerate(lines) if result_line.match(line))
+    outputs = {}
+    for line in lines[start + 1 :]:
+        if not line.startswith("  "):
+            break
+        if line.startswith("  ["):  # a check's line: "  [passed] name: message"
+            continue
+        key, _, value = line.strip().partition(": ")
+        outputs[key] = value
+    return outputs
+
+
+def prepare_gitlab_project(project: Path, release: Path) -> None:
+    """gitlab-ci-local wants an `origin` remote; `include: project:` files it finds in its
+    include cache are used as they are, so the release's files go there."""
+    subprocess.run(
+        ["git", "remote", "add", "origin", f"https://{GITLAB_HOST}/acme/{project.name}.git"],
+        cwd=project,
+        check=True,
+    )
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=project, capture_output=True, text=True).stdout
+    subprocess.run(["git", "update-ref", "refs/remotes/origin/main", head.strip()], cwd=project, check=True)
+    subprocess.run(
+        ["git", "symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"],
+        cwd=project,
+        check=True,
+    )
+    includes = project / ".gitlab-ci-local" / "includes" / GITLAB_HOST / ACTION_REPO / ACTION_REF
+    shutil.copytree(release / "gitlab-templates", includes / "gitlab-templates")
+
+
+def run_gitlab_ci_local(
+    project: Path,
+    *,
+    variables: dict[str, str],
+    args: tuple[str, ...] = (),
+    tmp: Path | None = None,
+    timeout: float = 420,
+) -> PipelineRun:
+    """Every job in a shell on this host (`--force-shell-executor`: the components name an
+    image). Jobs keep their temporary files (mlops-ci's virtualenv) under ``tmp``."""
+    command = [str(TOOLS_BIN / "gitlab-ci-local"), "--force-shell-executor", *args]
+    for key, value in variables.items():
+        command += ["--variable", f"{key}={value}"]
+    return _run(command, cwd=project, timeout=timeout, env=tool_env(TMPDIR=str(tmp)) if tmp else None)
+
+
+def _run(args: list[str], *, cwd: Path, timeout: float, env: dict[str, str] | None = None) -> PipelineRun:
+    started = time.monotonic()
+    done = subprocess.run(
+        args,
+        cwd=cwd,
+        env=env or tool_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=timeout,
+    )
+    return PipelineRun(done.returncode, done.stdout, time.monotonic() - started)

