@@ -15,8 +15,10 @@ c" and "the p-value for c is below alpha" agree.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -126,12 +128,12 @@ class BootstrapResult:
     def skipped(self) -> Any:
         return _out(np.asarray(self.decision) == "skip", self._batched)
 
-    @property
+    @cached_property
     def _sorted(self) -> np.ndarray:
         dist = self.bootstrap_distribution
         return np.sort(dist if dist.ndim == 2 else dist[:, None], axis=0)
 
-    @property
+    @cached_property
     def _valid(self) -> np.ndarray:
         dist = self.bootstrap_distribution
         return np.isfinite(dist if dist.ndim == 2 else dist[:, None]).sum(axis=0)
@@ -215,6 +217,7 @@ def bootstrap_models(
     random_state: Any = None,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
+    _names: Mapping[str, str] | None = None,
 ) -> ModelBootstrap:
     """Resample once, evaluate every metric for every model.
 
@@ -240,7 +243,8 @@ def bootstrap_models(
         for metric in resolved:
             if metric.input not in kinds or kinds[metric.input] is None:
                 raise ValueError(f"metric {metric.name} needs `predictions[{model!r}][{metric.input!r}]`")
-            items.append((metric, f"predictions[{model!r}][{metric.input!r}]", kinds[metric.input]))
+            name = (_names or {}).get(model) or f"predictions[{model!r}][{metric.input!r}]"
+            items.append((metric, name, kinds[metric.input]))
             keys.append((metric.name, model))
     prep, arrays = prepare_terms(y_true, items)
     terms = [Term(metric, array) for (metric, _, _), array in zip(items, arrays, strict=True)]
@@ -287,6 +291,7 @@ def paired_bootstrap(
         random_state=random_state,
         progress=progress,
         workers=workers,
+        _names={"candidate": "candidate", "baseline": "baseline"},
     )
     return boot.compare(
         metric.name,
@@ -322,6 +327,7 @@ def bootstrap_metric(
         random_state=random_state,
         progress=progress,
         workers=workers,
+        _names={"model": "predictions"},
     )
     return boot.estimate(
         metric.name,
@@ -392,7 +398,8 @@ def summarise(
         else (np.zeros(S), np.zeros(S))
     )
     low, high = _interval(sorted_, valid, theta, z0, accel, confidence_level, alternative, method)
-    with np.errstate(invalid="ignore"):
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)
         se = np.where(valid > 1, np.nanstd(safe_dist, axis=0, ddof=1) if B > 1 else np.nan, np.nan)
     if null_value is None:
         pvalue: Any = None

@@ -267,10 +267,10 @@ class _Words:
                     f"regression: {change}; the whole interval is {worse} than the baseline by more than "
                     f"the margin {m}"
                 )
+            bound = f"worse than the margin {m}" if margin else "worse than the baseline"
             return (
-                f"no evidence of a regression: {change} (blocked only when the whole interval is worse "
-                f"than -{m}); a regression of {margin + self.mde:.4g} or more would be caught with "
-                f"{self.power:.0%} probability"
+                f"no evidence of a regression: {change} (blocked only when the whole interval is {bound}); "
+                f"a regression of {margin + self.mde:.4g} or more would be caught with {self.power:.0%} probability"
             )
         if rule == "non-inferiority":
             if passed:

@@ -112,7 +112,7 @@ def mcnemar(
         high_p = 1.0
         low_p = sps.binomtest(b, d).proportion_ci(confidence_level=1 - 2 * tail, method="exact").low
     scale = d / n
-    interval = ConfidenceInterval(scale * (2 * low_p - 1), scale * (2 * high_p - 1))
+    interval = ConfidenceInterval(float(scale * (2 * low_p - 1)), float(scale * (2 * high_p - 1)))
     estimate = (b - c) / n
     decision = _decision(pvalue, alpha)
     reason = (
@@ -203,13 +203,13 @@ def delong(
     if alternative == "two-sided":
         pvalue = float(2 * ndtr(-abs(z)))
         q = ndtri(1 - (1 - level) / 2)
-        interval = ConfidenceInterval(diff - q * se, diff + q * se)
+        interval = ConfidenceInterval(float(diff - q * se), float(diff + q * se))
     elif alternative == "greater":
         pvalue = float(ndtr(-z))
-        interval = ConfidenceInterval(diff - ndtri(level) * se, float("inf"))
+        interval = ConfidenceInterval(float(diff - ndtri(level) * se), float("inf"))
     else:
         pvalue = float(ndtr(z))
-        interval = ConfidenceInterval(float("-inf"), diff + ndtri(level) * se)
+        interval = ConfidenceInterval(float("-inf"), float(diff + ndtri(level) * se))
     decision = _decision(pvalue, alpha)
     reason = f"AUC {aucs[0]:.4g} vs {aucs[1]:.4g}, difference {diff:+.4g}, z = {z:.3g}, p = {pvalue:.4g}"
     return TestResult(
