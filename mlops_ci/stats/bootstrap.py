@@ -408,7 +408,7 @@ def summarise(
         pvalue = _pvalue(sorted_, valid, z0, accel, null_value, alternative, method)
         excluded = _excludes(low, high, null_value, alternative)
         decision = np.where(skip, "skip", np.where(excluded, "reject", "retain"))
-        level = f"{confidence_level:.0%}"
+        level = _percent(confidence_level)
         for s in range(S):
             if skip[s]:
                 continue
@@ -418,7 +418,7 @@ def summarise(
         for s in range(S):
             if not skip[s]:
                 reasons[s] = (
-                    f"{metric.name} {theta[s]:.4g}, {confidence_level:.0%} interval [{low[s]:.4g}, {high[s]:.4g}]"
+                    f"{metric.name} {theta[s]:.4g}, {_percent(confidence_level)} interval [{low[s]:.4g}, {high[s]:.4g}]"
                 )
     nan_if_skip = lambda a: np.where(skip, np.nan, a)  # noqa: E731
     return BootstrapResult(
@@ -447,6 +447,10 @@ def summarise(
         _accel=accel,
         _batched=batched,
     )
+
+
+def _percent(level: float) -> str:
+    return f"{100 * level:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def _undefined_side(cand: float, base: float | None) -> str:

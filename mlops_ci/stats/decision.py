@@ -145,7 +145,7 @@ def decide(
     base_reason = np.atleast_1d(np.asarray(result.reason, dtype=object))
     mde = z_sum(alpha, power) * se
     sign = 1.0 if result.higher_is_better else -1.0
-    level = f"{1 - alpha:.0%}"
+    level = percent(1 - alpha)
 
     if rule in COMPARISON_RULES:
         assert margin is not None
@@ -239,6 +239,12 @@ def decide(
     )
 
 
+def percent(level: float) -> str:
+    """0.95 -> '95%', 0.975 -> '97.5%', 0.99833 -> '99.83%'."""
+    text = f"{100 * level:.2f}".rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
 def _one_sided(result: BootstrapResult, c: float, alternative: str) -> np.ndarray:
     return np.atleast_1d(np.asarray(result.pvalue_at(c, alternative=alternative), dtype=np.float64))
 
@@ -258,23 +264,23 @@ class _Words:
         return f"{self.level} interval [{self.low:+.4g}, {self.high:+.4g}]"
 
     def comparison(self, rule: str, margin: float, sign: float, passed: bool, too_small: bool) -> str:
-        worse = "lower" if sign > 0 else "higher"
         change = f"{self.metric} changed by {self.theta:+.4g} ({self.interval()})"
         m = f"{margin:g}"
         if rule == "no-regression":
             if not passed:
-                return (
-                    f"regression: {change}; the whole interval is {worse} than the baseline by more than "
-                    f"the margin {m}"
-                )
+                beyond = f"by more than the margin {m}" if margin else "than the baseline"
+                return f"regression: {change}; the whole interval shows the candidate worse {beyond}"
             bound = f"worse than the margin {m}" if margin else "worse than the baseline"
             return (
                 f"no evidence of a regression: {change} (blocked only when the whole interval is {bound}); "
                 f"a regression of {margin + self.mde:.4g} or more would be caught with {self.power:.0%} probability"
             )
+        c_high = self.high if sign > 0 else -self.low
         if rule == "non-inferiority":
             if passed:
                 return f"shown not worse than the baseline by more than {m}: {change}"
+            if c_high < -margin:
+                return f"worse than the baseline by more than the margin {m}: {change}"
             if too_small:
                 return (
                     f"not shown to be within {m} of the baseline: {change}. The holdout is too small to tell "

@@ -51,26 +51,14 @@ def main(argv: list[str]) -> int:
         with open(batches_file, "rb") as handle:
             batches = pickle.load(handle)  # written by our own parent process
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which decides
-        _emit(
-            {
-                "event": "load-failed",
-                "error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}",
-            }
-        )
+        _emit({"event": "load-failed", "error": describe(exc)})
         return 1
     _emit({"event": "loaded"})
     for name in names:
         try:
             output = model.predict(batches[name])
         except Exception as exc:  # noqa: BLE001 - a clean error is what we hope for
-            first = str(exc).strip().splitlines()
-            _emit(
-                {
-                    "batch": name,
-                    "outcome": "error",
-                    "error": f"{type(exc).__name__}: {first[0][:300] if first else ''}",
-                }
-            )
+            _emit({"batch": name, "outcome": "error", "error": describe(exc)})
             continue
         rows, nans = _rows_and_nans(output)
         _emit({"batch": name, "outcome": "result", "rows": rows, "nan": nans})
