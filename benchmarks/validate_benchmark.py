@@ -29,7 +29,13 @@ def make_holdout(rows: int, seed: int) -> dict[str, np.ndarray]:
     logit_a = signal + rng.normal(0, 0.6, rows) - 1.0
     logit_b = signal + rng.normal(0, 0.6, rows) - 1.0
     p_a, p_b = 1 / (1 + np.exp(-logit_a)), 1 / (1 + np.exp(-logit_b))
-    return {"y": y, "p_a": p_a, "p_b": p_b, "l_a": (p_a > 0.5).astype(np.int64), "l_b": (p_b > 0.5).astype(np.int64)}
+    return {
+        "y": y,
+        "p_a": p_a,
+        "p_b": p_b,
+        "l_a": (p_a > 0.5).astype(np.int64),
+        "l_b": (p_b > 0.5).astype(np.int64),
+    }
 
 
 def ours(data: dict[str, np.ndarray], resamples: int) -> tuple[float, dict[str, tuple[float, float]]]:
@@ -88,7 +94,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     load = os.getloadavg()[0]
-    print(f"holdout: {args.rows:,} rows, metrics: {', '.join(METRICS)}, {args.resamples:,} resamples, 2 models")
+    print(
+        f"holdout: {args.rows:,} rows, metrics: {', '.join(METRICS)}, {args.resamples:,} resamples, 2 models"
+    )
     print(f"machine: {os.cpu_count()} cores, load average {load:.2f} at start")
     data = make_holdout(args.rows, seed=1)
 

@@ -63,17 +63,25 @@ def test_multiclass_and_regression_metrics_match_sklearn():
     proba[np.arange(n), y] += 0.6
     proba /= proba.sum(1, keepdims=True)
     labels = proba.argmax(1)
-    assert stats.get_metric("roc-auc")(y, proba) == pytest.approx(skm.roc_auc_score(y, proba, multi_class="ovr"))
+    assert stats.get_metric("roc-auc")(y, proba) == pytest.approx(
+        skm.roc_auc_score(y, proba, multi_class="ovr")
+    )
     assert stats.get_metric("log-loss")(y, proba) == pytest.approx(skm.log_loss(y, proba))
     assert stats.get_metric("brier")(y, proba) == pytest.approx(skm.brier_score_loss(y, proba))
     assert stats.get_metric("f1-macro")(y, labels) == pytest.approx(skm.f1_score(y, labels, average="macro"))
-    assert stats.get_metric("balanced-accuracy")(y, labels) == pytest.approx(skm.balanced_accuracy_score(y, labels))
+    assert stats.get_metric("balanced-accuracy")(y, labels) == pytest.approx(
+        skm.balanced_accuracy_score(y, labels)
+    )
     truth = rng.normal(10, 3, n)
     pred = truth + rng.normal(0, 1, n)
     assert stats.get_metric("mae")(truth, pred) == pytest.approx(skm.mean_absolute_error(truth, pred))
-    assert stats.get_metric("rmse")(truth, pred) == pytest.approx(np.sqrt(skm.mean_squared_error(truth, pred)))
+    assert stats.get_metric("rmse")(truth, pred) == pytest.approx(
+        np.sqrt(skm.mean_squared_error(truth, pred))
+    )
     assert stats.get_metric("r2")(truth, pred) == pytest.approx(skm.r2_score(truth, pred))
-    assert stats.get_metric("mape")(truth, pred) == pytest.approx(skm.mean_absolute_percentage_error(truth, pred))
+    assert stats.get_metric("mape")(truth, pred) == pytest.approx(
+        skm.mean_absolute_percentage_error(truth, pred)
+    )
 
 
 def _weighted(metric_name, binary, weights):
@@ -112,7 +120,9 @@ def test_cells_path_is_an_exact_row_bootstrap(binary):
         per_row=True,
     )
     kinds = {k: {"labels": v, "scores": (v == "yes").astype(float)} for k, v in labels.items()}
-    boot = stats.bootstrap_models(binary["y"], kinds, [row_accuracy, "accuracy"], n_resamples=4000, random_state=1)
+    boot = stats.bootstrap_models(
+        binary["y"], kinds, [row_accuracy, "accuracy"], n_resamples=4000, random_state=1
+    )
     assert boot._outputs[("accuracy", "candidate")].path == "cells"
     assert boot._outputs[("row-accuracy", "candidate")].path == "rows"
     by_cells, by_rows = boot.compare("accuracy"), boot.compare("row-accuracy")
@@ -135,9 +145,15 @@ def test_large_holdouts_use_independent_weights_with_the_same_spread():
     independent = stats.bootstrap_models(y, preds, metrics, n_resamples=1500, random_state=2)
     from mlops_ci.stats._engine import Term, resample_terms
 
-    prep, arrays = prepare_terms(y, [(stats.get_metric(m), "p", preds[k]["scores"]) for m in metrics for k in preds])
-    terms = [Term(stats.get_metric(m), a) for m, a in zip([m for m in metrics for _ in preds], arrays, strict=True)]
-    exact = resample_terms(prep, terms, n_resamples=1500, seed=np.random.SeedSequence(2), scheme="multinomial")
+    prep, arrays = prepare_terms(
+        y, [(stats.get_metric(m), "p", preds[k]["scores"]) for m in metrics for k in preds]
+    )
+    terms = [
+        Term(stats.get_metric(m), a) for m, a in zip([m for m in metrics for _ in preds], arrays, strict=True)
+    ]
+    exact = resample_terms(
+        prep, terms, n_resamples=1500, seed=np.random.SeedSequence(2), scheme="multinomial"
+    )
     for i, metric in enumerate(metrics):
         se_independent = independent.compare(metric).standard_error
         se_exact = np.std(exact[2 * i].boot[:, 0] - exact[2 * i + 1].boot[:, 0], ddof=1)
@@ -171,24 +187,59 @@ def test_bca_and_percentile_intervals_and_pvalues_agree_with_each_other(binary):
     bca = stats.paired_bootstrap(*args, random_state=0)
     percentile = stats.paired_bootstrap(*args, random_state=0, method="percentile")
     assert bca.confidence_interval != percentile.confidence_interval
-    assert bca.confidence_interval.low == pytest.approx(percentile.confidence_interval.low, abs=bca.standard_error / 2)
+    assert bca.confidence_interval.low == pytest.approx(
+        percentile.confidence_interval.low, abs=bca.standard_error / 2
+    )
 
 
 @pytest.mark.parametrize(
     ("call", "message"),
     [
-        (lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"], "accuracy", n_resamples=-3), "`n_resamples` must be a positive integer, got -3"),
-        (lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"], "accuracy", confidence_level=1.5), r"`confidence_level` must be in \(0, 1\)"),
-        (lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"], "accuracy", method="bcaa"), "`method` must be one of"),
-        (lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"][:-1], "accuracy"), "`baseline` has 799 rows but `y_true` has 800"),
-        (lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"], "acuracy"), "`metric` 'acuracy' is not a built-in metric"),
-        (lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"], "accuracy", random_state=-1), "`random_state` must be a non-negative"),
-        (lambda d: stats.compare(d["y"], d["l_a"], d["l_b"], "accuracy", rule="non-inferiority"), "`margin` is required for non-inferiority"),
-        (lambda d: stats.compare(d["y"], d["l_a"], d["l_b"], "accuracy", rule="no-regresion"), "`rule` must be one of"),
-        (lambda d: stats.compare(d["y"], d["l_a"], d["l_b"], "accuracy", margin=-0.1), "`margin` must be at least 0"),
-        (lambda d: stats.check_threshold(d["y"], d["l_a"], "accuracy", threshold=float("nan")), "`threshold` must be finite"),
+        (
+            lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"], "accuracy", n_resamples=-3),
+            "`n_resamples` must be a positive integer, got -3",
+        ),
+        (
+            lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"], "accuracy", confidence_level=1.5),
+            r"`confidence_level` must be in \(0, 1\)",
+        ),
+        (
+            lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"], "accuracy", method="bcaa"),
+            "`method` must be one of",
+        ),
+        (
+            lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"][:-1], "accuracy"),
+            "`baseline` has 799 rows but `y_true` has 800",
+        ),
+        (
+            lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"], "acuracy"),
+            "`metric` 'acuracy' is not a built-in metric",
+        ),
+        (
+            lambda d: stats.paired_bootstrap(d["y"], d["l_a"], d["l_b"], "accuracy", random_state=-1),
+            "`random_state` must be a non-negative",
+        ),
+        (
+            lambda d: stats.compare(d["y"], d["l_a"], d["l_b"], "accuracy", rule="non-inferiority"),
+            "`margin` is required for non-inferiority",
+        ),
+        (
+            lambda d: stats.compare(d["y"], d["l_a"], d["l_b"], "accuracy", rule="no-regresion"),
+            "`rule` must be one of",
+        ),
+        (
+            lambda d: stats.compare(d["y"], d["l_a"], d["l_b"], "accuracy", margin=-0.1),
+            "`margin` must be at least 0",
+        ),
+        (
+            lambda d: stats.check_threshold(d["y"], d["l_a"], "accuracy", threshold=float("nan")),
+            "`threshold` must be finite",
+        ),
         (lambda d: stats.holm_bonferroni([0.1, 1.2]), r"`pvalues` must lie in \[0, 1\]"),
-        (lambda d: stats.paired_bootstrap(d["y"], d["p_a"], d["p_b"] * np.nan, "roc-auc"), "`baseline` contains 800 NaN"),
+        (
+            lambda d: stats.paired_bootstrap(d["y"], d["p_a"], d["p_b"] * np.nan, "roc-auc"),
+            "`baseline` contains 800 NaN",
+        ),
     ],
 )
 def test_argument_errors_name_the_parameter(binary, call, message):
@@ -208,7 +259,10 @@ def test_degenerate_data_is_a_clear_skip_not_a_nan_verdict():
     scores = np.linspace(0, 1, 50)
     result = stats.compare(y, scores, scores[::-1], "roc-auc", random_state=0)
     assert result.decision == "skip"
-    assert "roc-auc is undefined on these rows for the candidate and the baseline (it needs rows of both classes)" in result.reason
+    assert (
+        "roc-auc is undefined on these rows for the candidate and the baseline (it needs rows of both classes)"
+        in result.reason
+    )
     # constant predictions: precision undefined for a model that never predicts positive
     y2 = np.r_[np.zeros(30), np.ones(30)].astype(int)
     never = np.zeros(60, dtype=int)
@@ -258,7 +312,9 @@ def test_non_inferiority_says_when_the_holdout_is_too_small():
 
 def test_minimum_detectable_difference_formula():
     # z(0.975) + z(0.8) = 1.95996 + 0.84162
-    assert stats.minimum_detectable_difference(0.01, alpha=0.05, power=0.8) == pytest.approx(0.0280158, rel=1e-5)
+    assert stats.minimum_detectable_difference(0.01, alpha=0.05, power=0.8) == pytest.approx(
+        0.0280158, rel=1e-5
+    )
     # default power 1 - alpha: z(0.975) + z(0.95)
     assert stats.minimum_detectable_difference(0.01, alpha=0.05) == pytest.approx(0.0360481, rel=1e-5)
     assert stats.required_sample_size(0.01, standard_error=0.01, n=1000, power=0.8) == 7849
@@ -334,7 +390,11 @@ def test_wilcoxon_and_paired_t_on_per_row_losses():
     i, j = np.triu_indices(len(d))
     walsh = np.sort((d[i] + d[j]) / 2)
     assert w.estimate == pytest.approx(np.median(walsh), abs=1e-9)
-    k = int(np.floor(len(d) * (len(d) + 1) / 4 - 1.959964 * np.sqrt(len(d) * (len(d) + 1) * (2 * len(d) + 1) / 24)))
+    k = int(
+        np.floor(
+            len(d) * (len(d) + 1) / 4 - 1.959964 * np.sqrt(len(d) * (len(d) + 1) * (2 * len(d) + 1) / 24)
+        )
+    )
     assert w.confidence_interval.low == pytest.approx(walsh[k - 1], abs=1e-9)
     assert w.confidence_interval.high == pytest.approx(walsh[len(walsh) - k], abs=1e-9)
     t = stats.paired_t(loss_a, loss_b)
@@ -363,10 +423,14 @@ def test_custom_metrics_per_row_and_aggregate(binary):
         higher_is_better=False,
         per_row=True,
     )
-    expected = np.mean(np.where((binary["l_a"] == "no") & (binary["y"] == "yes"), 5.0, binary["l_a"] != binary["y"]))
+    expected = np.mean(
+        np.where((binary["l_a"] == "no") & (binary["y"] == "yes"), 5.0, binary["l_a"] != binary["y"])
+    )
     assert cost(binary["y"], binary["l_a"]) == pytest.approx(expected)
     mcc = stats.custom_metric(skm.matthews_corrcoef, name="mcc", higher_is_better=True)
-    result = stats.paired_bootstrap(binary["y"], binary["l_a"], binary["l_b"], mcc, n_resamples=100, random_state=0)
+    result = stats.paired_bootstrap(
+        binary["y"], binary["l_a"], binary["l_b"], mcc, n_resamples=100, random_state=0
+    )
     assert result.statistic == pytest.approx(
         skm.matthews_corrcoef(binary["y"], binary["l_a"]) - skm.matthews_corrcoef(binary["y"], binary["l_b"])
     )
@@ -376,7 +440,12 @@ def test_custom_metrics_per_row_and_aggregate(binary):
 def test_progress_is_reported(binary):
     seen = []
     stats.paired_bootstrap(
-        binary["y"], binary["p_a"], binary["p_b"], "roc-auc", n_resamples=3000, random_state=0,
+        binary["y"],
+        binary["p_a"],
+        binary["p_b"],
+        "roc-auc",
+        n_resamples=3000,
+        random_state=0,
         progress=lambda done, total: seen.append((done, total)),
     )
     assert seen[-1] == (3000, 3000) and len(seen) > 1

@@ -29,7 +29,9 @@ def min_count(trials: int, rate: float) -> int:
     return int(binom.ppf(1 - SURE, trials, rate))
 
 
-def holdouts_labels(seed: int, rows: int, sims: int, acc_candidate: float, acc_baseline: float, discordant: float):
+def holdouts_labels(
+    seed: int, rows: int, sims: int, acc_candidate: float, acc_baseline: float, discordant: float
+):
     """Binary holdouts (24 % positives): each row falls in one of four cells of (candidate
     right?, baseline right?) with probabilities giving the two true accuracies and the
     share of rows where exactly one model is right."""
@@ -60,7 +62,9 @@ def rate(decisions: np.ndarray, value: str = "fail") -> tuple[int, float]:
 @pytest.mark.parametrize("rows", [500, 5000])
 def test_no_regression_blocks_equal_classifiers_at_most_alpha(rows):
     sims = 500
-    y, cand, base = holdouts_labels(seed=rows, rows=rows, sims=sims, acc_candidate=0.85, acc_baseline=0.85, discordant=0.1)
+    y, cand, base = holdouts_labels(
+        seed=rows, rows=rows, sims=sims, acc_candidate=0.85, acc_baseline=0.85, discordant=0.1
+    )
     result = stats.compare(y, cand, base, "accuracy", rule="no-regression", alpha=ALPHA, random_state=1)
     blocked, share = rate(result.decision)
     print(f"no-regression, equal accuracy, {rows} rows: blocked {share:.1%} of {sims} holdouts")
@@ -69,7 +73,9 @@ def test_no_regression_blocks_equal_classifiers_at_most_alpha(rows):
 
 def test_no_regression_catches_a_3_point_worse_classifier_on_5000_rows():
     sims = 300
-    y, cand, base = holdouts_labels(seed=7, rows=5000, sims=sims, acc_candidate=0.82, acc_baseline=0.85, discordant=0.15)
+    y, cand, base = holdouts_labels(
+        seed=7, rows=5000, sims=sims, acc_candidate=0.82, acc_baseline=0.85, discordant=0.15
+    )
     result = stats.compare(y, cand, base, "accuracy", rule="no-regression", alpha=ALPHA, random_state=1)
     blocked, share = rate(result.decision)
     print(f"no-regression, candidate 3 points worse, 5000 rows: blocked {share:.1%}")
@@ -81,13 +87,19 @@ def _warned(result) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("rows", "margin"), [(5000, 0.02), (5000, 0.016)])
-def test_non_inferiority_blocks_equal_classifiers_at_most_alpha_when_the_holdout_is_large_enough(rows, margin):
+def test_non_inferiority_blocks_equal_classifiers_at_most_alpha_when_the_holdout_is_large_enough(
+    rows, margin
+):
     """Where the tool's own MDE says the holdout resolves the margin (no warning), equal
     models are blocked at most alpha of the time. 0.016 is about the MDE itself, so some
     holdouts are warned about and some are not."""
     sims = 500
-    y, cand, base = holdouts_labels(seed=11, rows=rows, sims=sims, acc_candidate=0.85, acc_baseline=0.85, discordant=0.1)
-    result = stats.compare(y, cand, base, "accuracy", rule="non-inferiority", margin=margin, alpha=ALPHA, random_state=1)
+    y, cand, base = holdouts_labels(
+        seed=11, rows=rows, sims=sims, acc_candidate=0.85, acc_baseline=0.85, discordant=0.1
+    )
+    result = stats.compare(
+        y, cand, base, "accuracy", rule="non-inferiority", margin=margin, alpha=ALPHA, random_state=1
+    )
     warned = _warned(result)
     assert (warned == (result.mde > margin)).all()
     large_enough = ~warned
@@ -102,8 +114,12 @@ def test_non_inferiority_blocks_equal_classifiers_at_most_alpha_when_the_holdout
 
 def test_non_inferiority_on_a_small_holdout_warns_and_blames_the_holdout_not_the_model():
     sims = 400
-    y, cand, base = holdouts_labels(seed=12, rows=500, sims=sims, acc_candidate=0.85, acc_baseline=0.85, discordant=0.1)
-    result = stats.compare(y, cand, base, "accuracy", rule="non-inferiority", margin=0.01, alpha=ALPHA, random_state=1)
+    y, cand, base = holdouts_labels(
+        seed=12, rows=500, sims=sims, acc_candidate=0.85, acc_baseline=0.85, discordant=0.1
+    )
+    result = stats.compare(
+        y, cand, base, "accuracy", rule="non-inferiority", margin=0.01, alpha=ALPHA, random_state=1
+    )
     assert _warned(result).all()
     blocked, share = rate(result.decision)
     print(f"non-inferiority margin 0.01, 500 rows: blocked {share:.1%} of equal models (burden of proof)")
@@ -136,13 +152,19 @@ def test_no_regression_catches_a_worse_regressor_on_5000_rows():
 def test_non_inferiority_for_a_regression_metric():
     sims = 400
     y, cand, base = holdouts_regression(seed=4, rows=5000, sims=sims)
-    large = stats.compare(y, cand, base, "mae", rule="non-inferiority", margin=0.25, alpha=ALPHA, random_state=2)
+    large = stats.compare(
+        y, cand, base, "mae", rule="non-inferiority", margin=0.25, alpha=ALPHA, random_state=2
+    )
     enough = ~_warned(large)
     blocked, share = rate(large.decision[enough])
-    print(f"non-inferiority MAE margin 0.25, 5000 rows: large enough in {enough.mean():.0%}, blocked {share:.1%}")
+    print(
+        f"non-inferiority MAE margin 0.25, 5000 rows: large enough in {enough.mean():.0%}, blocked {share:.1%}"
+    )
     assert enough.sum() >= 300 and blocked <= max_count(int(enough.sum()), ALPHA)
     y, cand, base = holdouts_regression(seed=5, rows=500, sims=sims)
-    small = stats.compare(y, cand, base, "mae", rule="non-inferiority", margin=0.25, alpha=ALPHA, random_state=2)
+    small = stats.compare(
+        y, cand, base, "mae", rule="non-inferiority", margin=0.25, alpha=ALPHA, random_state=2
+    )
     assert _warned(small).all()
     assert all("too small to tell" in r for r in small.reason[small.decision == "fail"])
 
@@ -156,7 +178,9 @@ def _coverage(result, truth: float, sims: int) -> None:
 
 def test_interval_coverage_accuracy_difference_is_near_nominal():
     sims = 600
-    y, cand, base = holdouts_labels(seed=13, rows=500, sims=sims, acc_candidate=0.83, acc_baseline=0.85, discordant=0.12)
+    y, cand, base = holdouts_labels(
+        seed=13, rows=500, sims=sims, acc_candidate=0.83, acc_baseline=0.85, discordant=0.12
+    )
     result = stats.paired_bootstrap(y, cand, base, "accuracy", random_state=3)
     _coverage(result, -0.02, sims)
 

@@ -31,6 +31,7 @@ CATEGORICAL = [
     "native-country",
 ]
 TARGET = "class"
+TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 
 
 def parse_args() -> argparse.Namespace:
@@ -87,6 +88,9 @@ def main() -> None:
             name="model",
             input_example=example,
             signature=infer_signature(example, pipeline.predict(example)),
+            # MLflow saves with skops, which loads only types declared safe; a forest's trees
+            # are our own, so they are declared here (and recorded in the model for loading).
+            skops_trusted_types=TRUSTED_TYPES if args.model == "random-forest" else None,
         )
     print(f"trained {args.model} on {len(data)} rows")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,11 @@ def run(ctx: StepContext) -> StepResult:
     client = connect(store)
     candidate = models.resolve(client, store, candidate_uri, role="candidate", option="--candidate")
     baseline, first_model, baseline_note = _resolve_baseline(ctx, client, candidate)
-    with tempfile.TemporaryDirectory(prefix="mlops-ci-validate-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="mlops-ci-validate-") as tmp, warnings.catch_warnings():
+        if not log.isEnabledFor(logging.DEBUG):
+            # Libraries warn about versions and feature names while loading and scoring;
+            # the checks report what matters. --debug shows them.
+            warnings.simplefilter("ignore")
         workdir = Path(tmp)
         cand_model = models.load(candidate, workdir, store)
         base_model = models.load(baseline, workdir, store) if baseline is not None else None

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -158,11 +160,25 @@ class LoadedModel:
             self.sklearn is not None and hasattr(self.sklearn, "predict_proba") and self.classes is not None
         )
 
+    def _signature_columns(self, features: pd.DataFrame) -> pd.DataFrame:
+        """The columns the signature names, in its order — what the pyfunc passes on; the raw
+        scikit-learn model checks feature names against those it was fitted on."""
+        names = (
+            [spec.name for spec in self.signature.inputs.inputs]
+            if self.signature is not None
+            and self.signature.inputs is not None
+            and self.signature.inputs.has_input_names()
+            else []
+        )
+        present = [n for n in names if n in features.columns]
+        return features[present] if present and len(present) == len(names) else features
+
     def predict(self, features: pd.DataFrame, *, want_scores: bool) -> Predictions:
         """Labels from the pyfunc (as served), probabilities from scikit-learn. A model that
         cannot score the holdout gives ``error`` instead of raising."""
         try:
-            raw = self.pyfunc.predict(features)
+            with _quiet("mlflow.models.utils", "mlflow.pyfunc"):
+                raw = self.pyfunc.predict(features)
         except Exception as exc:  # noqa: BLE001 - any failure of the model itself is reported, not raised
             return Predictions(error=_describe(exc))
         labels = _one_column(raw, len(features))
@@ -171,12 +187,29 @@ class LoadedModel:
         scores = None
         if want_scores and self.has_scores:
             try:
-                scores = np.asarray(self.sklearn.predict_proba(features), dtype=np.float64)
+                scores = np.asarray(
+                    self.sklearn.predict_proba(self._signature_columns(features)), dtype=np.float64
+                )
             except Exception as exc:  # noqa: BLE001
                 return Predictions(
                     labels=labels, classes=self.classes, error=f"predict_proba failed: {_describe(exc)}"
                 )
         return Predictions(labels=labels, scores=scores, classes=self.classes)
+
+
+@contextmanager
+def _quiet(*names: str) -> Iterator[None]:
+    """MLflow warns on every call that columns outside the signature are ignored; the
+    data check reports extra columns once instead."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
 
 
 def _describe(exc: BaseException) -> str:
