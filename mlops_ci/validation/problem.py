@@ -106,8 +106,8 @@ def build_problem(
             "y": y,
             "c_labels": candidate.labels,
             "b_labels": None if baseline is None else baseline.labels,
-            "c_classes": candidate_model.classes,
-            "b_classes": None if baseline_model is None else baseline_model.classes,
+            "c_classes": _classes(candidate, candidate_model),
+            "b_classes": None if baseline is None else _classes(baseline, baseline_model),
         }
     )
     y = a["y"]
@@ -138,6 +138,12 @@ def build_problem(
         )
     pos = _positive(classes, positive_label, a["c_classes"])
     return Problem("classification", y, classes, pos, candidate, baseline)
+
+
+def _classes(pred: Predictions, model: LoadedModel | None) -> np.ndarray | None:
+    if pred.classes is not None:
+        return np.asarray(pred.classes)
+    return None if model is None else model.classes
 
 
 def _positive(classes: np.ndarray, requested: str | None, model_classes: np.ndarray | None) -> Any:
