@@ -275,7 +275,10 @@ def load(ref: ModelRef, destination: Path, store: TrackingStore) -> LoadedModel:
         import mlflow.sklearn
 
         try:
-            sklearn_model = mlflow.sklearn.load_model(str(path))
+            # The pyfunc wraps the scikit-learn object it loaded: no second (slow) load.
+            sklearn_model = pyfunc.get_raw_model()
+            if not hasattr(sklearn_model, "predict"):
+                sklearn_model = mlflow.sklearn.load_model(str(path))
         except Exception as exc:  # noqa: BLE001 - fall back to labels only
             log.warning(
                 "validate: the %s's scikit-learn flavor did not load (%s); using its labels only",

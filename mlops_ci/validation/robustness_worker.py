@@ -38,6 +38,7 @@ def describe(exc: BaseException) -> str:
     text = str(exc).strip()
     if "Error: " in text:
         text = text.rsplit("Error: ", 1)[1]
+    text = text.split(" Hint: ", 1)[0]
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     return f"{type(exc).__name__}: {lines[0][:300] if lines else ''}".rstrip(": ")
 
