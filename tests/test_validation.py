@@ -319,3 +319,16 @@ def test_junit_and_markdown_reports():
     )
     assert text.startswith("# mlops-ci validate: BLOCKED")
     assert "| roc-auc no-regression | ❌ failed |" in text and "> first" in text
+
+
+def test_a_failing_custom_metric_is_a_usage_error_naming_it(tmp_path):
+    (tmp_path / "broken.py").write_text("def score(y_true, y_pred):\n    return [1.0]\n")
+    specs = checks_mod.parse_checks(
+        [{"metric": "broken:score", "higher-is-better": True, "per-row": True}],
+        primary_metric="accuracy",
+        project_dir=tmp_path,
+        task="classification",
+    )
+    problem, frame = _problem(n=300)
+    with pytest.raises(UsageError, match=r"validate.checks: custom metric 'broken:score' returned shape \(1,\)"):
+        policy.evaluate(problem, specs, [], frame, SETTINGS, first_model=False)

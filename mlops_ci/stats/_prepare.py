@@ -181,11 +181,11 @@ def _one_param(items: Sequence[tuple[Metric, str, Any]], key: str) -> Any:
 
 
 def _sortable(classes: np.ndarray) -> bool:
-    return (
-        classes.dtype.kind != "O"
-        or all(isinstance(c, type(classes[0])) for c in classes)
-        and bool(np.all(classes[:-1] < classes[1:]) if len(classes) > 1 else True)
-    )
+    """Strictly ascending classes can be looked up with a binary search."""
+    try:
+        return len(classes) < 2 or bool(np.all(classes[:-1] < classes[1:]))
+    except TypeError:
+        return False
 
 
 def _index_of(classes: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -34,12 +34,21 @@ class Problem:
             return {"values": np.asarray(which.labels, dtype=np.float64)[sl]}
         out: dict[str, Any] = {"labels": which.labels[sl]}
         if which.scores is not None:
-            scores = which.scores[sl]
-            if self.binary:
-                column = int(np.flatnonzero(np.asarray(which.classes) == self.pos_label)[0])
-                scores = scores[:, column]
-            out["scores"] = scores
+            out["scores"] = self._aligned_scores(which)[sl]
         return out
+
+    def _aligned_scores(self, which: Predictions) -> np.ndarray:
+        """Probability columns in the order of ``classes`` (a class the model never saw gets
+        probability 0); for a binary problem, the positive class's column."""
+        assert which.scores is not None and self.classes is not None
+        model_classes = list(np.asarray(which.classes).tolist()) if which.classes is not None else []
+        columns = np.zeros((which.scores.shape[0], len(self.classes)))
+        for k, label in enumerate(self.classes.tolist()):
+            if label in model_classes:
+                columns[:, k] = which.scores[:, model_classes.index(label)]
+        if self.binary:
+            return columns[:, int(np.flatnonzero(self.classes == self.pos_label)[0])]
+        return columns
 
 
 def infer_task(
