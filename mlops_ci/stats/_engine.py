@@ -565,13 +565,16 @@ def _call_aggregate(
 ) -> float:
     function = metric.function
     assert function is not None
-    if weight is not None and _accepts_weight(function):
-        value = function(y, p, sample_weight=weight)
-    elif weight is not None:
-        idx = np.repeat(np.arange(len(weight)), weight.astype(np.int64))
-        value = function(y[idx], p[idx])
-    else:
-        value = function(y, p)
+    try:
+        if weight is not None and _accepts_weight(function):
+            value = function(y, p, sample_weight=weight)
+        elif weight is not None:
+            idx = np.repeat(np.arange(len(weight)), weight.astype(np.int64))
+            value = function(y[idx], p[idx])
+        else:
+            value = function(y, p)
+    except Exception as exc:
+        raise ValueError(f"custom metric {metric.name!r} raised {type(exc).__name__}: {exc}") from exc
     try:
         return float(value)
     except (TypeError, ValueError):

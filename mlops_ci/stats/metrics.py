@@ -499,13 +499,24 @@ def custom_metric(
     check_choice("task", task, TASKS)
     if per_row:
 
+        def call(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+            try:
+                values = np.asarray(function(y, p), dtype=np.float64)
+            except Exception as exc:
+                raise ValueError(f"custom metric {name!r} raised {type(exc).__name__}: {exc}") from exc
+            if values.shape != y.shape:
+                raise ValueError(
+                    f"custom metric {name!r} returned shape {values.shape}; a per-row metric returns one "
+                    f"value per row ({len(y)})"
+                )
+            return values
+
         def row(y, p, enc):
             # The user's function sees the original labels, one problem (column) at a time.
             y, p = _decoded(y, enc), (_decoded(p, enc) if input == "labels" else p)
             if y.ndim == 1:
-                return np.asarray(function(y, p), dtype=np.float64)
-            columns = [np.asarray(function(y[:, s], p[:, s]), dtype=np.float64) for s in range(y.shape[1])]
-            return np.stack(columns, axis=1)
+                return call(y, p)
+            return np.stack([call(y[:, s], p[:, s]) for s in range(y.shape[1])], axis=1)
 
         return _linear(
             name, higher_is_better, input, task, _from_row(row), _mean_finish, "custom", per_row=row

@@ -222,14 +222,19 @@ def _evaluate_group(
     if has_baseline and any(spec.comparison for spec in runnable):
         models["baseline"] = problem.inputs(problem.baseline, mask)
     y = problem.y if mask is None else problem.y[mask]
-    boot = stats.bootstrap_models(
-        y,
-        models,
-        list(unique.values()),
-        n_resamples=settings.n_resamples,
-        random_state=seed,
-        progress=progress,
-    )
+    try:
+        boot = stats.bootstrap_models(
+            y,
+            models,
+            list(unique.values()),
+            n_resamples=settings.n_resamples,
+            random_state=seed,
+            progress=progress,
+        )
+    except ValueError as exc:
+        if "custom metric" in str(exc):
+            raise UsageError(f"validate.checks: {exc}") from None
+        raise
     for outcome in outcomes:
         spec = outcome.spec
         if spec not in runnable:
