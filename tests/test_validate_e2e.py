@@ -56,7 +56,8 @@ def test_first_model_then_a_worse_retrain_is_blocked_and_an_equal_one_passes(
 ):
     # 1. First model: no champion yet, so only the absolute floor runs.
     v1 = train_and_register(example_project, env, *FOREST)
-    first = run_cli(["validate"], cwd=example_project, env=env)
+    # (Robustness runs once below, on the worse model; here it would only add time.)
+    first = run_cli(["validate", "--no-robustness"], cwd=example_project, env=env)
     assert first.returncode == 0, first.stderr + first.stdout
     result = result_of(example_project)
     assert result["outputs"]["first-model"] == "true" and result["outputs"]["baseline-version"] == ""
@@ -79,6 +80,11 @@ def test_first_model_then_a_worse_retrain_is_blocked_and_an_equal_one_passes(
     worse = run_cli(["validate"], cwd=example_project, env=env)
     assert worse.returncode == 1, worse.stderr + worse.stdout
     assert worse.stdout.startswith("validate: failed - ") and "blocked by" in worse.stdout
+    assert all(
+        check["status"] == "passed"
+        for check in result_of(example_project)["checks"]
+        if check["details"]["kind"] == "robustness"
+    )
     result = result_of(example_project)
     assert result["status"] == "failed" and result["outputs"]["baseline-version"] == v1
     checks = checks_of(result)
@@ -125,7 +131,7 @@ def test_first_model_then_a_worse_retrain_is_blocked_and_an_equal_one_passes(
 
     # 4. An equal-quality retrain: the same forest with another seed.
     v3 = train_and_register(example_project, env, *FOREST, "--seed", "7")
-    equal = run_cli(["validate"], cwd=example_project, env=env)
+    equal = run_cli(["validate", "--no-robustness"], cwd=example_project, env=env)
     assert equal.returncode == 0, equal.stderr + equal.stdout
     result = result_of(example_project)
     checks = checks_of(result)

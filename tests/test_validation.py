@@ -330,5 +330,7 @@ def test_a_failing_custom_metric_is_a_usage_error_naming_it(tmp_path):
         task="classification",
     )
     problem, frame = _problem(n=300)
-    with pytest.raises(UsageError, match=r"validate.checks: custom metric 'broken:score' returned shape \(1,\)"):
+    with pytest.raises(
+        UsageError, match=r"validate.checks: custom metric 'broken:score' returned shape \(1,\)"
+    ):
         policy.evaluate(problem, specs, [], frame, SETTINGS, first_model=False)

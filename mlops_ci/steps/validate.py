@@ -380,6 +380,8 @@ def _result(
     from mlops_ci.validation import plots, publish
     from mlops_ci.validation.report import markdown_report
 
+    if ctx.options.record and not cand.run_id:
+        notes.append("the candidate has no MLflow run or registry version: nothing was logged or tagged")
     blocking_bad = [c for c in checks if c.blocking and c.status in ("failed", "error")]
     passed = not blocking_bad
     cand, base = cand_model.ref, base_model.ref if base_model is not None else None
