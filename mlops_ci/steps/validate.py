@@ -380,7 +380,7 @@ def _result(
     from mlops_ci.validation import plots, publish
     from mlops_ci.validation.report import markdown_report
 
-    if ctx.options.record and not cand.run_id:
+    if ctx.options.record and not cand_model.ref.run_id:
         notes.append("the candidate has no MLflow run or registry version: nothing was logged or tagged")
     blocking_bad = [c for c in checks if c.blocking and c.status in ("failed", "error")]
     passed = not blocking_bad
