@@ -86,12 +86,12 @@ def _warned(result) -> np.ndarray:
     return np.array([any("holdout is too small" in w for w in notes) for notes in result.warnings])
 
 
-@pytest.mark.parametrize(("rows", "margin"), [(5000, 0.02), (5000, 0.016)])
+@pytest.mark.parametrize(("rows", "margin"), [(5000, 0.02), (5000, 0.0163)])
 def test_non_inferiority_blocks_equal_classifiers_at_most_alpha_when_the_holdout_is_large_enough(
     rows, margin
 ):
     """Where the tool's own MDE says the holdout resolves the margin (no warning), equal
-    models are blocked at most alpha of the time. 0.016 is about the MDE itself, so some
+    models are blocked at most alpha of the time. 0.0163 is about the median MDE itself, so some
     holdouts are warned about and some are not."""
     sims = 500
     y, cand, base = holdouts_labels(
@@ -125,7 +125,12 @@ def test_non_inferiority_on_a_small_holdout_warns_and_blames_the_holdout_not_the
     print(f"non-inferiority margin 0.01, 500 rows: blocked {share:.1%} of equal models (burden of proof)")
     assert share > 0.5
     reasons = result.reason[result.decision == "fail"]
-    assert all("too small to tell" in r and "does not mean the candidate is worse" in r for r in reasons)
+    blamed = np.array(
+        ["too small to tell" in r and "does not mean the candidate is worse" in r for r in reasons]
+    )
+    # The rest had the whole interval below -margin: by chance, at most alpha/2 nominally.
+    assert all("worse than the baseline by more than the margin" in r for r in reasons[~blamed])
+    assert (~blamed).sum() <= max_count(sims, ALPHA)
     assert (result.n_required > 5000).all()
 
 

@@ -362,7 +362,9 @@ def to_check(outcome: Outcome, settings: Settings) -> Check:
     else:
         details["threshold"] = spec.threshold
     if outcome.segment is not None:
-        details["slice"] = {"column": outcome.segment.column, "segment": outcome.segment.label}
+        details["slice"] = outcome.segment.name
+        details["slice_column"] = outcome.segment.column
+        details["slice_segment"] = outcome.segment.label
         details["n"] = outcome.segment.rows
     result = outcome.result
     if result is None:

@@ -36,8 +36,7 @@ def metrics_of(checks: Sequence[Check]) -> dict[str, float]:
             continue
         parts = ["validate", str(c.details.get("metric"))]
         if kind == "slice":
-            s = c.details["slice"]
-            parts.append(f"{s['column']}={s['segment']}")
+            parts.append(str(c.details["slice"]))
         base = metric_key(*parts)
         if c.value is not None:
             out[base] = c.value
