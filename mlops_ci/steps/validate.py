@@ -13,7 +13,7 @@ from typing import Any
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
 from mlops_ci.result import Check, StepResult, read_step_result
-from mlops_ci.steps.base import Step, StepContext
+from mlops_ci.steps.base import Output, Step, StepContext
 from mlops_ci.validation.checks import BUILTIN_METRICS, CHECK_SCHEMA, SLICE_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -469,6 +469,20 @@ def _summary(cand, base, holdout, checks, blocking_bad, first_model, notes) -> s
     return f"{cand.label} vs champion {base.label} on {holdout.rows:,} rows: {verdict}{detail}"
 
 
+OUTPUTS = (
+    Output("candidate-uri", "The model validated (models:/<name>/<version> when it is in the registry)"),
+    Output("candidate-version", "Its registry version (empty for a model outside the registry)"),
+    Output("baseline-uri", "The model it was compared with (empty for a first model or --baseline none)"),
+    Output("baseline-version", "The champion version it was compared with (empty for a first model)"),
+    Output("first-model", "true when there was no champion to compare with (only absolute checks ran)"),
+    Output("holdout-rows", "Rows of the holdout both models were scored on"),
+    Output("task", "classification or regression"),
+    Output("blocking-failures", "Number of blocking checks that failed"),
+    Output("report", "The markdown report (<out-dir>/validate/report.md)"),
+    Output("junit", "JUnit XML with one test case per check (<out-dir>/validate/junit.xml)"),
+    Output("validation-status", "passed or failed, as tagged on the candidate's registry version"),
+)
+
 STEP = Step(
     name="validate",
     help="test the candidate statistically against the champion on a holdout (intervals, not single numbers)",
@@ -482,4 +496,5 @@ STEP = Step(
     options=OPTIONS,
     run=run,
     shared=("holdout", "target"),
+    outputs=OUTPUTS,
 )
