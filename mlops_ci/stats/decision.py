@@ -270,10 +270,9 @@ class _Words:
             if not passed:
                 beyond = f"by more than the margin {m}" if margin else "than the baseline"
                 return f"regression: {change}; the whole interval shows the candidate worse {beyond}"
-            bound = f"worse than the margin {m}" if margin else "worse than the baseline"
             return (
-                f"no evidence of a regression: {change} (blocked only when the whole interval is {bound}); "
-                f"a regression of {margin + self.mde:.4g} or more would be caught with {self.power:.0%} probability"
+                f"no evidence of a regression: {change}; a regression of {margin + self.mde:.4g} or more "
+                f"would be caught with {self.power:.0%} probability"
             )
         c_high = self.high if sign > 0 else -self.low
         if rule == "non-inferiority":

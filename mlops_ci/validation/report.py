@@ -37,7 +37,9 @@ def _status(check: Check) -> str:
 
 def _level(check: Check) -> str:
     alpha = check.details.get("alpha_adjusted")
-    return "" if alpha is None else f"{1 - alpha:.4g}"
+    if alpha is None:
+        return ""
+    return f"{100 * (1 - alpha):.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def comparison_table(checks: Sequence[Check]) -> list[str]:
