@@ -43,7 +43,10 @@ BEGIN, END = "<!-- generated:begin -->", "<!-- generated:end -->"
 # "unset": the job's own token, so `uses:` needs no `with:` for it.
 ACTION_DEFAULTS = {"github-token": "${{ github.token }}"}
 # Reports a step writes into its out-dir, by GitLab report type (shown in the MR widgets).
-GITLAB_REPORTS = {"gate": {"junit": "gate-junit.xml", "metrics": "gate-metrics.txt"}}
+GITLAB_REPORTS = {
+    "validate": {"junit": "validate/junit.xml"},
+    "gate": {"junit": "gate-junit.xml", "metrics": "gate-metrics.txt"},
+}
 # Steps whose GitLab job runs even when an earlier stage failed (the gate reports failures).
 GITLAB_ALWAYS = {"gate"}
 # Options for one platform only: a GitHub action has no use for `gitlab-token`, nor a GitLab

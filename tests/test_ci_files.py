@@ -43,6 +43,8 @@ GITLAB_COMMON = {
 EXPRESSION_DEFAULTS = {"github-token": "${{ github.token }}"}
 # The reports the gate writes for GitLab's merge-request widgets.
 GATE_REPORTS = {"junit": "gate-junit.xml", "metrics": "gate-metrics.txt"}
+# Reports beyond the dotenv one, by step: shown in GitLab's merge-request widgets.
+STEP_REPORTS = {"gate": GATE_REPORTS, "validate": {"junit": "validate/junit.xml"}}
 WRAPPER_VARIABLES = {
     "MLOPS_CI_WORKING_DIRECTORY",
     "MLOPS_CI_INSTALL",
@@ -157,7 +159,7 @@ def test_component_inputs_are_the_steps_options_and_reach_the_job_as_variables(n
     assert job["stage"] == "$[[ inputs.stage ]]"
     out_dir = "$[[ inputs.working-directory ]]/$[[ inputs.out-dir ]]"
     assert job["artifacts"]["paths"] == [out_dir + "/"]
-    reports = {"dotenv": f"{name}.env", **(GATE_REPORTS if name == "gate" else {})}
+    reports = {"dotenv": f"{name}.env", **STEP_REPORTS.get(name, {})}
     assert job["artifacts"]["reports"] == {kind: f"{out_dir}/{file}" for kind, file in reports.items()}
     assert inputs["install"]["default"] == f"mlops-ci=={__import__('mlops_ci').__version__}"
     # The gate also runs after a failed stage, to report the failure.
