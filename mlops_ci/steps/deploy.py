@@ -251,6 +251,48 @@ def log_path(ctx: StepContext) -> Path:
     return ctx.out_dir / LOG_NAME
 
 
+def image_and_digest(ctx: StepContext) -> tuple[str, str | None]:
+    """--image, else package.json's image (and its digest)."""
+    image = ctx.options.image
+    if image:
+        return image, None
+    image = earlier_output(ctx, "package", "image")
+    if not image:
+        raise UsageError(
+            "no image to deploy: pass --image, or run `mlops-ci package` first (no image in "
+            f"{ctx.out_dir / 'package.json'})"
+        )
+    return image, earlier_output(ctx, "package", "image-digest")
+
+
+def audit_deployment(ctx: StepContext, record) -> None:
+    """Record a Docker or Kubernetes deployment: the local log always; with a model version,
+    its tags and the registry's log too (appended under the model's lock)."""
+    from mlops_ci.deploy import audit
+    from mlops_ci.deploy.lock import model_lock
+    from mlops_ci.tracking.store import connect
+
+    audit.append_local(log_path(ctx), record)
+    if not (record.model and record.version):
+        return
+    store = ctx.store
+    client = connect(store)
+    with model_lock(
+        client,
+        store,
+        record.model,
+        purpose=f"log a {record.target} deployment",
+        timeout_s=ctx.options.lock_timeout,
+        stale_after_s=ctx.options.stale_lock_after,
+    ):
+        if record.status in ("succeeded",):
+            audit.tag_version(client, store, record.model, record.version, record)
+        run_id = audit.log_run_id(
+            client, store, model=record.model, experiment_id=_experiment_id(ctx, client)
+        )
+        audit.append_registry_log(client, store, run_id, record)
+
+
 # --- registry -------------------------------------------------------------------------
 
 
