@@ -63,7 +63,11 @@ def markdown(report: DriftReport, *, title: str = "Drift") -> str:
 
 def _row(v: Verdict) -> str:
     t = v.test
-    name = f"{v.name} (prediction)" if v.prediction else v.name
+    name = (
+        {"prediction": "*predictions*", "prediction_score": "*prediction scores*"}.get(v.name, v.name)
+        if v.prediction
+        else v.name
+    )
     if t.skipped:
         return f"| {name} | — | | | | | | ⏭️ {t.skipped} |"
     decision = "❌ drifted" if v.drifted else ("⚠️ small shift" if v.significant else "✅ stable")

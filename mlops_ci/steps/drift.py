@@ -419,6 +419,14 @@ def _retrain_check(dispatched: Published | None, requested: bool, drifted: bool,
     )
 
 
+def _check_name(verdict) -> str:
+    if verdict.prediction:
+        return {"prediction": "predictions", "prediction_score": "prediction scores"}.get(
+            verdict.name, verdict.name
+        )
+    return f"feature {verdict.name}"
+
+
 def _retrain_output(dispatched: Published | None, requested: bool) -> str:
     if dispatched is None:
         return "not-needed" if requested else "skipped"
@@ -438,7 +446,7 @@ def _result(ctx, found, paths, dispatched, warnings, *, retrain_requested: bool)
             status = "passed"
         checks.append(
             Check(
-                f"{'prediction' if verdict.prediction else 'feature'} {verdict.name}",
+                _check_name(verdict),
                 status,
                 value=t.psi,
                 p_value=verdict.adjusted_pvalue,
