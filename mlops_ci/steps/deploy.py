@@ -1,12 +1,10 @@
-"""`mlops-ci deploy`: promote in the registry (compare-and-set), run the image on a Docker
-host (blue/green), or render, validate and apply Kubernetes manifests; every deployment
-is recorded for audit.
+"""`mlops-ci deploy`: promote in the registry (compare-and-set), or render, validate and
+apply Kubernetes manifests; every deployment is recorded for audit.
 
 Exit codes: 0 deployed (or nothing to do), 1 refused or failed (the champion changed since
-validation, the candidate did not pass validation, the new container or rollout failed
-and the old one keeps serving), 2 bad input (unknown target, no image, ...), 3 a service
-failed (MLflow, the Docker host, the Kubernetes API, another deployment holding the lock
-past --lock-timeout).
+validation, the candidate did not pass validation, the rollout failed and the previous
+version was restored), 2 bad input (unknown target, no image, ...), 3 a service failed
+(MLflow, the Kubernetes API, another deployment holding the lock past --lock-timeout).
 """
 
 from __future__ import annotations
@@ -21,14 +19,14 @@ from mlops_ci.steps.base import Output, Step, StepContext
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("registry", "docker", "kubernetes")
+TARGETS = ("registry", "kubernetes")
 LOG_NAME = "deployments.jsonl"
 
 OPTIONS = (
     Option(
         "target",
-        "Where to deploy: registry (move the champion alias), docker (blue/green on a Docker host) or "
-        "kubernetes (render, validate and apply manifests)",
+        "Where to deploy: registry (move the champion alias) or kubernetes (render, validate and apply "
+        "manifests)",
         choices=TARGETS,
         default="registry",
     ),
@@ -40,8 +38,8 @@ OPTIONS = (
     ),
     Option(
         "rollback",
-        "Roll back instead of deploying: registry: champion back to previous-champion; docker: the "
-        "previous container serves again; kubernetes: the previous manifests are applied again",
+        "Roll back instead of deploying: registry: champion back to previous-champion; kubernetes: the "
+        "previous manifests are applied again",
         kind="bool",
         default=False,
     ),
@@ -82,7 +80,7 @@ OPTIONS = (
         minimum=1,
         metavar="SECONDS",
     ),
-    # docker and kubernetes
+    # kubernetes
     Option(
         "image",
         "Serving image to deploy (default: the image of the last `mlops-ci package` in --out-dir)",
@@ -90,52 +88,16 @@ OPTIONS = (
     ),
     Option(
         "name",
-        "Name of the service: container name prefix on Docker, object names on Kubernetes "
-        "(default: the model name)",
+        "Name of the Kubernetes objects (default: the model name)",
         metavar="NAME",
     ),
     Option(
         "ready-timeout",
-        "Seconds the new version has to become ready (Docker health, Kubernetes rollout)",
+        "Seconds the new version has to become ready (the Kubernetes rollout's progress deadline)",
         kind="float",
         default=120.0,
         minimum=1,
         metavar="SECONDS",
-    ),
-    Option(
-        "smoke-request",
-        "JSON file with a V2 inference request sent to the new version before traffic moves to it "
-        "(default: the model's input example from the image's model-settings.json)",
-        kind="path",
-        metavar="PATH",
-    ),
-    # docker
-    Option(
-        "docker-host",
-        "Docker engine to deploy to",
-        env_aliases=("DOCKER_HOST",),
-        metavar="URL",
-    ),
-    Option(
-        "port",
-        "Host port the service answers on (traffic moves to the new container)",
-        kind="int",
-        default=8080,
-        minimum=1,
-        metavar="PORT",
-    ),
-    Option(
-        "bind",
-        "Host address the service port is published on",
-        default="127.0.0.1",
-        metavar="ADDRESS",
-    ),
-    Option(
-        "request-log-dir",
-        "Host folder mounted into the container for the sampled request log (requests.jsonl, rotated) "
-        "that `mlops-ci drift` reads",
-        kind="path",
-        metavar="PATH",
     ),
     # kubernetes
     Option(
@@ -183,14 +145,14 @@ OPTIONS = (
 )
 
 OUTPUTS = (
-    Output("target", "registry, docker or kubernetes"),
+    Output("target", "registry or kubernetes"),
     Output("action", "promoted, unchanged, rolled-back, refused, deployed, rendered or failed"),
     Output("model-name", "The registered model"),
     Output("model-version", "The version now deployed (the champion after a promotion)"),
     Output("previous-version", "The version it replaced (what --rollback restores)"),
     Output("model-uri", "models:/<name>/<version> of the deployed version"),
-    Output("image", "The image deployed (docker, kubernetes)"),
-    Output("endpoint", "Where the service answers (docker: http://HOST:PORT)"),
+    Output("image", "The image deployed (kubernetes)"),
+    Output("endpoint", "Where the service answers (kubernetes: NAME.NAMESPACE.svc)"),
     Output("manifests", "Folder of the rendered Kubernetes manifests"),
     Output("deployment-id", "Id of the record in the deployment log"),
     Output("deployment-log", "The local append-only deployment log (deployments.jsonl)"),
@@ -205,10 +167,6 @@ def run(ctx: StepContext) -> StepResult:
         from mlops_ci.deploy.kubernetes_target import deploy_kubernetes
 
         return deploy_kubernetes(ctx)
-    if target == "docker":
-        from mlops_ci.deploy.docker_target import deploy_docker
-
-        return deploy_docker(ctx)
     raise UsageError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
 
 
@@ -266,7 +224,7 @@ def image_and_digest(ctx: StepContext) -> tuple[str, str | None]:
 
 
 def audit_deployment(ctx: StepContext, record) -> None:
-    """Record a Docker or Kubernetes deployment: the local log always; with a model version,
+    """Record a target deployment (Kubernetes): the local log always; with a model version,
     its tags and the registry's log too (appended under the model's lock)."""
     from mlops_ci.deploy import audit
     from mlops_ci.deploy.lock import model_lock
@@ -409,16 +367,14 @@ def _experiment_id(ctx: StepContext, client) -> str:
 
 STEP = Step(
     name="deploy",
-    help="promote the model in the registry (compare-and-set), or deploy its image to Docker or Kubernetes",
+    help="promote the model in the registry (compare-and-set), or deploy its image to Kubernetes",
     description="--target registry moves the champion alias to the validated version, only if the "
     "champion is still the one it was validated against, keeping the old one as previous-champion "
-    "(--rollback swaps them back). --target docker replaces the running container blue/green: the "
-    "new one must be ready and answer a smoke request before traffic moves, else the old one keeps "
-    "serving. --target kubernetes renders Deployment, Service, HorizontalPodAutoscaler and "
+    "(--rollback swaps them back). --target kubernetes renders Deployment, Service, HorizontalPodAutoscaler and "
     "PodDisruptionBudget (or a KServe InferenceService), validates them against the Kubernetes "
     "schemas offline and, with a kubeconfig, applies them, waits for the rollout and rolls back "
     "when it fails. Every deployment is tagged on the model version and appended to a hash-chained "
-    "deployment log. Exit 1: refused or failed (the old version keeps serving).",
+    "deployment log. Exit 1: refused or failed (the previous version keeps serving).",
     options=OPTIONS,
     run=run,
     outputs=OUTPUTS,
