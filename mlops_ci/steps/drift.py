@@ -150,6 +150,15 @@ OPTIONS = (
     ),
     Option("retrain-input", "Extra workflow inputs / pipeline variables", kind="map", metavar="KEY=VALUE"),
     Option(
+        "retrain-cooldown",
+        "Hours after a drift-started retraining during which drift does not start another (recorded on the "
+        "registered model; needs a model); 0: no cooldown",
+        kind="float",
+        default=24.0,
+        minimum=0,
+        metavar="HOURS",
+    ),
+    Option(
         "github-token",
         "GitHub token (actions: write for workflow_dispatch, contents: write for repository_dispatch)",
         env_aliases=("GITHUB_TOKEN", "GH_TOKEN"),
@@ -182,7 +191,10 @@ OUTPUTS = (
     Output("window-start", "Start of the current data's window (ISO 8601)"),
     Output("window-end", "End of the current data's window (ISO 8601)"),
     Output("report", "The markdown report"),
-    Output("retrain", "triggered, not-needed, skipped or failed"),
+    Output(
+        "retrain",
+        "triggered, not-needed (no drift), cooldown (started recently), skipped (not asked) or failed",
+    ),
     Output("retrain-url", "Where the started pipeline shows"),
 )
 SECRET_OPTIONS = ("github-token", "gitlab-token", "retrain-trigger-token")
@@ -267,8 +279,61 @@ def run(ctx: StepContext) -> StepResult:
     dispatched: Published | None = None
     if retrain is not None and (opts.always or found.drifted):
         reason = _reason(found, always=opts.always)
-        dispatched = _dispatch(ctx, retrain, reason=reason, report_=found, current=current, model=model_ref)
+        recent = None if opts.always else _recent_retraining(ctx, client, model_ref)
+        if recent is not None:
+            dispatched = Published("cooldown", done=False, kind="dispatch", reason=recent)
+        else:
+            dispatched = _dispatch(
+                ctx, retrain, reason=reason, report_=found, current=current, model=model_ref
+            )
+            if dispatched.done and not opts.always:
+                _remember_retraining(ctx, client, model_ref, reason, dispatched)
     return _result(ctx, found, paths, dispatched, warnings, retrain_requested=retrain is not None)
+
+
+RETRAIN_AT_TAG = "mlops_ci.retrain.started_at"
+RETRAIN_REASON_TAG = "mlops_ci.retrain.reason"
+RETRAIN_URL_TAG = "mlops_ci.retrain.url"
+
+
+def _recent_retraining(ctx: StepContext, client, model_ref) -> str | None:
+    """Why not to start again: a drift-started retraining within the cooldown (None: go)."""
+    from datetime import datetime, timedelta, timezone
+
+    from mlops_ci.tracking.store import tracking_errors
+
+    if model_ref is None or client is None or not ctx.options.retrain_cooldown:
+        return None
+    with tracking_errors(ctx.store):
+        tags = client.get_registered_model(model_ref.name).tags or {}
+    started = tags.get(RETRAIN_AT_TAG)
+    if not started:
+        return None
+    try:
+        at = datetime.fromisoformat(started)
+    except ValueError:
+        return None
+    hours = ctx.options.retrain_cooldown
+    if datetime.now(timezone.utc) - at < timedelta(hours=hours):
+        where = f" ({tags[RETRAIN_URL_TAG]})" if tags.get(RETRAIN_URL_TAG) else ""
+        return (
+            f"retraining was already started at {started}{where} for {tags.get(RETRAIN_REASON_TAG, 'drift')}; "
+            f"not again within the {hours:g} h cooldown (--retrain-cooldown)"
+        )
+    return None
+
+
+def _remember_retraining(ctx: StepContext, client, model_ref, reason: str, dispatched: Published) -> None:
+    from mlops_ci.result import now_iso
+    from mlops_ci.tracking.store import tracking_errors
+
+    if model_ref is None or client is None:
+        return
+    with tracking_errors(ctx.store):
+        client.set_registered_model_tag(model_ref.name, RETRAIN_AT_TAG, now_iso())
+        client.set_registered_model_tag(model_ref.name, RETRAIN_REASON_TAG, reason[:1000])
+        if dispatched.url:
+            client.set_registered_model_tag(model_ref.name, RETRAIN_URL_TAG, dispatched.url)
 
 
 def _rules(raw: dict[str, Any]) -> dict:
@@ -430,6 +495,8 @@ def _check_name(verdict) -> str:
 def _retrain_output(dispatched: Published | None, requested: bool) -> str:
     if dispatched is None:
         return "not-needed" if requested else "skipped"
+    if dispatched.action == "cooldown":
+        return "cooldown"
     return "triggered" if dispatched.done else "failed"
 
 
@@ -484,9 +551,15 @@ def _result(ctx, found, paths, dispatched, warnings, *, retrain_requested: bool)
     summary += (
         f" ({found.current_rows:,} current vs {found.reference_rows:,} reference rows, FDR {found.alpha:g})"
     )
+    refused = dispatched is not None and not dispatched.done and dispatched.action != "cooldown"
     if dispatched is not None:
-        summary += "; retraining started" if dispatched.done else "; retraining NOT started"
-    failed = (found.drifted and opts.fail_on_drift) or (dispatched is not None and not dispatched.done)
+        if dispatched.done:
+            summary += "; retraining started"
+        elif refused:
+            summary += "; retraining NOT started"
+        else:
+            summary += "; retraining already started recently"
+    failed = (found.drifted and opts.fail_on_drift) or refused
     outputs = {
         "drift": "true" if found.drifted else "false",
         "drifted-features": ",".join(drifted),

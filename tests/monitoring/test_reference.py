@@ -88,3 +88,47 @@ def test_no_champion_no_reference(tmp_path, mlflow_server, unique_name):
         drift(tmp_path, mlflow_server, model=unique_name, current=[str(tmp_path / "c.csv")])
     with pytest.raises(UsageError, match="no reference: pass --reference"):
         drift(tmp_path, mlflow_server, current=[str(tmp_path / "c.csv")])
+
+
+def test_drift_started_retraining_is_not_repeated_within_the_cooldown(tmp_path, mlflow_server, champion):
+    from tests.fake_forge import FakeForge, Token
+
+    client, name, _, _ = champion
+    rng = np.random.default_rng(9)
+    shifted = tmp_path / "shifted.csv"
+    pd.DataFrame({"x": rng.normal(1.0, 1, 800), "colour": rng.choice(["red", "blue"], 800)}).to_csv(
+        shifted, index=False
+    )
+    token = "ghs_CooldownT0ken5t4r3e2w1q0"
+    with FakeForge({token: Token()}) as forge:
+        forge.add_workflow(
+            "acme/m", "train.yml", inputs={"reason": True, "window-start": False, "window-end": False}
+        )
+        env = {
+            "MLFLOW_TRACKING_URI": mlflow_server,
+            "MLOPS_CI_MODEL_NAME": name,
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_REPOSITORY": "acme/m",
+            "GITHUB_API_URL": forge.url,
+            "GITHUB_TOKEN": token,
+        }
+        flags = {
+            "target": "y",
+            "current": [str(shifted)],
+            "retrain": True,
+            "retrain_workflow": "train.yml",
+            "predictions": False,
+        }
+        first = run_step("drift", flags, env=env, cwd=tmp_path)
+        second = run_step("drift", flags, env=env, cwd=tmp_path)
+        third = run_step("drift", {**flags, "retrain_cooldown": "0"}, env=env, cwd=tmp_path)
+        assert forge.problems == []
+        assert [first.outputs["retrain"], second.outputs["retrain"], third.outputs["retrain"]] == [
+            "triggered",
+            "cooldown",
+            "triggered",
+        ]
+        assert len(forge.dispatches) == 2
+    check = next(c for c in second.checks if c.name == "retraining")
+    assert "not again within the 24 h cooldown" in check.message and "drift in x" in check.message
+    assert client.get_registered_model(name).tags["mlops_ci.retrain.reason"] == "drift in x"
