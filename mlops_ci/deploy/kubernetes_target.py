@@ -90,7 +90,7 @@ def deploy_kubernetes(ctx: StepContext) -> StepResult:
         return StepResult(
             "deploy", "passed", summary, {**outputs, "action": "rendered"}, [valid], [str(path)]
         )
-    return _apply(ctx, name, model, version, manifests, outputs, valid, path)
+    return _apply(ctx, name, model, version, manifests, outputs, valid, path, digest)
 
 
 def _optional_version(ctx: StepContext) -> str | None:
@@ -102,7 +102,7 @@ def _optional_version(ctx: StepContext) -> str | None:
         return None
 
 
-def _apply(ctx, name, model, version, manifests, outputs, valid, path) -> StepResult:
+def _apply(ctx, name, model, version, manifests, outputs, valid, path, digest) -> StepResult:
     from mlops_ci.deploy import kube_apply as ka
     from mlops_ci.steps import deploy as step
 
@@ -124,7 +124,7 @@ def _apply(ctx, name, model, version, manifests, outputs, valid, path) -> StepRe
             model=model,
             version=version,
             image=outputs["image"],
-            image_digest=None,
+            image_digest=digest,
             endpoint=f"{name}.{opts.namespace}.svc",
             message=message,
             context=context_of(ctx.run_context),

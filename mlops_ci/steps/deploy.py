@@ -322,7 +322,18 @@ def _registry(ctx: StepContext) -> StepResult:
             expected_flag=opts.expected_champion,
         )
         if expected.problem is not None:
-            record(expected.problem, None)
+            from mlops_ci.deploy.lock import model_lock
+
+            # Refusals are logged too, under the lock like every append to the shared log.
+            with model_lock(
+                client,
+                store,
+                name,
+                purpose=f"log a refused promotion of v{version}",
+                timeout_s=opts.lock_timeout,
+                stale_after_s=opts.stale_lock_after,
+            ) as held:
+                record(expected.problem, held)
             outcome = expected.problem
         else:
             outcome = promotion.promote(client, store, version=version, expected=expected, **common)

@@ -120,11 +120,11 @@ def test_bad_input_and_nothing_to_roll_back(tmp_path, env, versions):
 
 def test_racing_promotions_exactly_one_wins(client, versions):
     """Two threads promote two challengers validated against the same champion at the same
-    instant, five times over: each time exactly one wins, the other is refused."""
+    instant, three times over: each time exactly one wins, the other is refused."""
     store = store_of(client)
     champion = versions.add(validated_against="none")
     client.set_registered_model_alias(versions.name, "champion", champion)
-    for _ in range(5):
+    for _ in range(3):
         contenders = [versions.add(validated_against=champion) for _ in range(2)]
         barrier = threading.Barrier(2)
         outcomes: dict[str, promotion.Outcome] = {}
