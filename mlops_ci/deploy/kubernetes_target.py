@@ -165,6 +165,7 @@ def _apply(ctx, name, model, version, manifests, outputs, valid, path, digest) -
         model=model,
         version=version,
         image=outputs["image"],
+        image_digest=digest,
         message=message,
         context=context_of(ctx.run_context),
         details=details,
