@@ -154,9 +154,9 @@ def read_request_log(path: Path, *, since: datetime | None) -> tuple[pd.DataFram
     per record), and the record times kept."""
     import pandas as pd
 
-    columns: dict[str, list] = {}
+    records: list[tuple[int, dict[str, list]]] = []
+    names: dict[str, None] = {}  # every column seen, in first-seen order
     times: list[datetime] = []
-    total = 0
     with path.open("r", encoding="utf-8") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -181,12 +181,14 @@ def read_request_log(path: Path, *, since: datetime | None) -> tuple[pd.DataFram
             times.append(at)
             record_columns = dict(inputs)
             record_columns.update(_prediction_columns(outputs, rows))
-            for name in set(columns) | set(record_columns):
-                values = record_columns.get(name)
-                if values is None or len(values) != rows:
-                    values = [None] * rows
-                columns.setdefault(name, [None] * total).extend(values)
-            total += rows
+            for name in record_columns:
+                names.setdefault(name)
+            records.append((rows, record_columns))
+    columns: dict[str, list] = {name: [] for name in names}
+    for rows, record_columns in records:
+        for name, values in columns.items():
+            found = record_columns.get(name)
+            values.extend(found if found is not None and len(found) == rows else [None] * rows)
     return pd.DataFrame(columns), times
 
 
