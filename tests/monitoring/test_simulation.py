@@ -41,7 +41,7 @@ def test_false_alarms_without_drift_stay_at_alpha_after_correction():
     corrected = uncorrected = 0
     columns = [f"n{i}" for i in range(NUMERIC)] + [f"c{i}" for i in range(CATEGORICAL)]
     for _ in range(trials):
-        reference, current = sample(rng, 1500), sample(rng, 800)
+        reference, current = sample(rng, 1000), sample(rng, 500)
         # Thresholds 0: the statistics alone decide (effect sizes would only lower the rate).
         report = detect(reference, current, columns=columns, alpha=ALPHA, psi=0.0, wasserstein=0.0)
         corrected += bool(report.drifted_features)
