@@ -351,6 +351,20 @@ def validate(manifests: list[dict[str, Any]], *, version: str) -> list[str]:
         ) from None
     if not re.match(r"^\d+\.\d+(\.\d+)?$", version):
         raise UsageError(f"--kubernetes-version must look like 1.30, got {version!r}")
+    from kubernetes_validate.utils import all_versions
+    from packaging.version import Version
+
+    known = all_versions()
+    wanted = Version(".".join(version.split(".")[:2]))
+    if (
+        not Version(".".join(known[0].split(".")[:2]))
+        <= wanted
+        <= Version(".".join(known[-1].split(".")[:2]))
+    ):
+        raise UsageError(
+            f"--kubernetes-version {version} is outside the schemas kubernetes-validate ships "
+            f"({known[0]} to {known[-1]}); choose one in that range"
+        )
     problems = []
     for manifest in manifests:
         what = f"{manifest.get('kind')}/{(manifest.get('metadata') or {}).get('name')}"
