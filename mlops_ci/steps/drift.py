@@ -215,6 +215,8 @@ def run(ctx: StepContext) -> StepResult:
         raise UsageError(f"--alpha must be between 0 and 1, got {opts.alpha}")
     rules = _rules(opts.thresholds)
     retrain = _retrain_settings(ctx) if (opts.retrain or opts.always) else None
+    if opts.store_reference and not (opts.model_uri or opts.model_name):
+        raise UsageError("--store-reference needs a model: pass --model-uri or set model-name")
 
     current = data.load(
         opts.current, option="--current", window_days=opts.window_days, time_column=opts.time_column
@@ -225,8 +227,14 @@ def run(ctx: StepContext) -> StepResult:
     if opts.reference:
         reference_frame = data.load(opts.reference, option="--reference").frame
         reference_source = ", ".join(str(p) for p in opts.reference)
-        if opts.model_uri or opts.model_name:
+        if opts.model_uri:
             model_ref, client = _model(ctx)
+        elif opts.model_name:
+            # Only for the predictions: a model without a champion yet is no reason to stop.
+            try:
+                model_ref, client = _model(ctx)
+            except UsageError as exc:
+                log.warning("predictions not compared: %s", exc)
     else:
         from mlops_ci.monitoring.reference import load_reference
 
@@ -241,9 +249,7 @@ def run(ctx: StepContext) -> StepResult:
 
     if opts.predictions and model_ref is not None:
         reference_frame, current_frame = _add_predictions(model_ref, reference_frame, current_frame, columns)
-    if opts.store_reference:
-        if model_ref is None:
-            raise UsageError("--store-reference needs a model: pass --model-uri or set model-name")
+    if opts.store_reference and model_ref is not None:
         from mlops_ci.monitoring.reference import store_sample
 
         uri = store_sample(client, ctx.store, model_ref, reference_frame, rows=opts.reference_sample_rows)
