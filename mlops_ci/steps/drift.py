@@ -254,6 +254,8 @@ def run(ctx: StepContext) -> StepResult:
 
         uri = store_sample(client, ctx.store, model_ref, reference_frame, rows=opts.reference_sample_rows)
         log.info("stored a reference sample with %s: %s", model_ref.uri, uri)
+    elif opts.store_reference:
+        log.warning("--store-reference: no model version to store the reference with; nothing stored")
 
     if len(current_frame) < opts.min_rows:
         message = (
