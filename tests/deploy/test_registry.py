@@ -12,6 +12,7 @@ import time
 import pytest
 
 from mlops_ci.deploy import audit, lock, promotion
+from mlops_ci.errors import ExternalServiceError
 from mlops_ci.result import StepResult
 from mlops_ci.runner import run_step
 from mlops_ci.tracking.store import TrackingStore
@@ -196,15 +197,16 @@ def test_lock_waits_times_out_and_breaks_stale_locks(tmp_path, env, client, vers
     v1 = versions.add(validated_against="none")
     name = lock.lock_name(versions.name)
     client.create_registered_model(name, tags={lock.HOLDER_TAG: "a crashed job", lock.OWNER_TAG: "x"})
-    done, _ = deploy(["--version", v1, "--lock-timeout", "1"], tmp_path, env)
-    assert done.returncode == 3
-    assert "another deployment of" in done.error_lines[0] and "a crashed job" in done.error_lines[0]
+    with pytest.raises(
+        ExternalServiceError, match=r"another deployment of .* holds its lock \(a crashed job"
+    ):
+        promote(tmp_path, env, version=v1, lock_timeout="1")
     assert versions.alias("champion") is None
 
     time.sleep(2.5)
-    done, _ = deploy(["--version", v1, "--stale-lock-after", "2"], tmp_path, env)
-    assert done.returncode == 0, done.stderr
-    assert "broke a stale deployment lock" in done.stderr and "a crashed job" in done.stderr
+    result = promote(tmp_path, env, version=v1, stale_lock_after="2")
+    assert result.status == "passed"
+    assert "broke a stale deployment lock" in caplog.text and "a crashed job" in caplog.text
     assert versions.alias("champion") == v1
     assert lock.read_lock(client, store, name) is None
 
