@@ -33,7 +33,7 @@ def deploy_kubernetes(ctx: StepContext) -> StepResult:
     if opts.rollback:
         return _rollback(ctx, name, model, folder)
     image, digest = step.image_and_digest(ctx)
-    version = _optional_version(ctx)
+    version = step.optional_version(ctx)
     profile_path = ctx.out_dir / "profile.json"
     profile = read_step_result(profile_path).outputs if profile_path.is_file() else None
     resources = km.resources(dict(opts), profile)
@@ -91,15 +91,6 @@ def deploy_kubernetes(ctx: StepContext) -> StepResult:
             "deploy", "passed", summary, {**outputs, "action": "rendered"}, [valid], [str(path)]
         )
     return _apply(ctx, name, model, version, manifests, outputs, valid, path, digest)
-
-
-def _optional_version(ctx: StepContext) -> str | None:
-    from mlops_ci.steps import deploy as step
-
-    try:
-        return step.candidate_version(ctx)
-    except UsageError:
-        return None
 
 
 def _apply(ctx, name, model, version, manifests, outputs, valid, path, digest) -> StepResult:

@@ -1,10 +1,12 @@
-"""`mlops-ci deploy`: promote in the registry (compare-and-set), or render, validate and
-apply Kubernetes manifests; every deployment is recorded for audit.
+"""`mlops-ci deploy`: promote in the registry (compare-and-set), run the image on a Docker
+host (blue/green), or render, validate and apply Kubernetes manifests; every deployment
+is recorded for audit.
 
 Exit codes: 0 deployed (or nothing to do), 1 refused or failed (the champion changed since
-validation, the candidate did not pass validation, the rollout failed and the previous
-version was restored), 2 bad input (unknown target, no image, ...), 3 a service failed
-(MLflow, the Kubernetes API, another deployment holding the lock past --lock-timeout).
+validation, the candidate did not pass validation, the new container or the rollout failed
+and the previous version keeps serving), 2 bad input (unknown target, no image, ...), 3 a
+service failed (MLflow, the Docker host, the Kubernetes API, another deployment holding the
+lock past --lock-timeout).
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from mlops_ci.steps.base import Output, Step, StepContext
 
 log = logging.getLogger(__name__)
 
-TARGETS = ("registry", "kubernetes")
+TARGETS = ("registry", "docker", "kubernetes")
 LOG_NAME = "deployments.jsonl"
 
 OPTIONS = (
     Option(
         "target",
-        "Where to deploy: registry (move the champion alias) or kubernetes (render, validate and apply "
-        "manifests)",
+        "Where to deploy: registry (move the champion alias), docker (blue/green on a Docker host) or "
+        "kubernetes (render, validate and apply manifests)",
         choices=TARGETS,
         default="registry",
     ),
@@ -38,8 +40,8 @@ OPTIONS = (
     ),
     Option(
         "rollback",
-        "Roll back instead of deploying: registry: champion back to previous-champion; kubernetes: the "
-        "previous manifests are applied again",
+        "Roll back instead of deploying: registry: champion back to previous-champion; docker: the "
+        "previous container serves again; kubernetes: the previous manifests are applied again",
         kind="bool",
         default=False,
     ),
@@ -88,16 +90,39 @@ OPTIONS = (
     ),
     Option(
         "name",
-        "Name of the Kubernetes objects (default: the model name)",
+        "Name of the service: the Docker network alias and container prefix, or the Kubernetes objects' "
+        "name (default: the model name)",
         metavar="NAME",
     ),
     Option(
         "ready-timeout",
-        "Seconds the new version has to become ready (the Kubernetes rollout's progress deadline)",
+        "Seconds the new version has to become ready (Docker health, the Kubernetes rollout's progress deadline)",
         kind="float",
         default=120.0,
         minimum=1,
         metavar="SECONDS",
+    ),
+    # docker
+    Option(
+        "smoke-request",
+        "JSON file with a V2 inference request the new container must answer before traffic moves "
+        "(default: the model's input example, read from the image)",
+        kind="path",
+        metavar="PATH",
+    ),
+    Option("docker-host", "Docker engine to deploy to", env_aliases=("DOCKER_HOST",), metavar="URL"),
+    Option(
+        "bind",
+        "Host address each container's port 8080 is published on (an ephemeral port)",
+        default="127.0.0.1",
+        metavar="ADDRESS",
+    ),
+    Option(
+        "request-log-dir",
+        "Host folder mounted into the container for the sampled request log (requests.jsonl, rotated) "
+        "that `mlops-ci drift` reads",
+        kind="path",
+        metavar="PATH",
     ),
     # kubernetes
     Option(
@@ -145,14 +170,18 @@ OPTIONS = (
 )
 
 OUTPUTS = (
-    Output("target", "registry or kubernetes"),
+    Output("target", "registry, docker or kubernetes"),
     Output("action", "promoted, unchanged, rolled-back, refused, deployed, rendered or failed"),
     Output("model-name", "The registered model"),
     Output("model-version", "The version now deployed (the champion after a promotion)"),
     Output("previous-version", "The version it replaced (what --rollback restores)"),
     Output("model-uri", "models:/<name>/<version> of the deployed version"),
-    Output("image", "The image deployed (kubernetes)"),
-    Output("endpoint", "Where the service answers (kubernetes: NAME.NAMESPACE.svc)"),
+    Output("image", "The image deployed (docker, kubernetes)"),
+    Output(
+        "endpoint",
+        "Where the service answers (docker: http://NAME:8080 on network mlops-ci-NAME and a host URL; "
+        "kubernetes: NAME.NAMESPACE.svc)",
+    ),
     Output("manifests", "Folder of the rendered Kubernetes manifests"),
     Output("deployment-id", "Id of the record in the deployment log"),
     Output("deployment-log", "The local append-only deployment log (deployments.jsonl)"),
@@ -167,6 +196,10 @@ def run(ctx: StepContext) -> StepResult:
         from mlops_ci.deploy.kubernetes_target import deploy_kubernetes
 
         return deploy_kubernetes(ctx)
+    if target == "docker":
+        from mlops_ci.deploy.docker_target import deploy_docker
+
+        return deploy_docker(ctx)
     raise UsageError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
 
 
@@ -205,6 +238,13 @@ def candidate_version(ctx: StepContext) -> str:
     return str(version)
 
 
+def optional_version(ctx: StepContext) -> str | None:
+    try:
+        return candidate_version(ctx)
+    except UsageError:
+        return None
+
+
 def log_path(ctx: StepContext) -> Path:
     return ctx.out_dir / LOG_NAME
 
@@ -233,8 +273,20 @@ def audit_deployment(ctx: StepContext, record) -> None:
     audit.append_local(log_path(ctx), record)
     if not (record.model and record.version):
         return
+    from mlops_ci.deploy.promotion import get_version
+
     store = ctx.store
     client = connect(store)
+    try:
+        get_version(client, store, record.model, record.version)
+    except UsageError:
+        log.info(
+            "%s v%s is not in the registry at %s: the deployment is logged locally only",
+            record.model,
+            record.version,
+            store.display_uri,
+        )
+        return
     with model_lock(
         client,
         store,
@@ -378,10 +430,12 @@ def _experiment_id(ctx: StepContext, client) -> str:
 
 STEP = Step(
     name="deploy",
-    help="promote the model in the registry (compare-and-set), or deploy its image to Kubernetes",
+    help="promote the model in the registry (compare-and-set), or deploy its image to Docker or Kubernetes",
     description="--target registry moves the champion alias to the validated version, only if the "
     "champion is still the one it was validated against, keeping the old one as previous-champion "
-    "(--rollback swaps them back). --target kubernetes renders Deployment, Service, HorizontalPodAutoscaler and "
+    "(--rollback swaps them back). --target docker replaces the running container blue/green: the "
+    "new one must be ready and answer a smoke inference before the service name moves to it, else "
+    "the old one keeps serving. --target kubernetes renders Deployment, Service, HorizontalPodAutoscaler and "
     "PodDisruptionBudget (or a KServe InferenceService), validates them against the Kubernetes "
     "schemas offline and, with a kubeconfig, applies them, waits for the rollout and rolls back "
     "when it fails. Every deployment is tagged on the model version and appended to a hash-chained "

@@ -120,7 +120,7 @@ def test_bad_input_and_nothing_to_roll_back(tmp_path, env, versions):
     assert done.returncode == 1 and "no previous-champion to roll back to" in done.stdout
     done = run_cli(["deploy", "--target", "kubernets"], cwd=tmp_path, env=env)
     assert done.returncode == 2
-    assert "--target must be one of registry, kubernetes" in done.stderr.strip().splitlines()[-1]
+    assert "--target must be one of registry, docker, kubernetes" in done.stderr.strip().splitlines()[-1]
 
 
 def test_racing_promotions_exactly_one_wins(client, versions):
