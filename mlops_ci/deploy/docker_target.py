@@ -258,11 +258,15 @@ def deploy_docker(ctx: StepContext) -> StepResult:
     new.update(restart_policy={"Name": "unless-stopped"})
     new.reload()
     network.connect(new, aliases=[name])
+    # Every other container of the service leaves the network (a stopped one that crashed
+    # would otherwise hold the alias again when it restarts); the old one then drains.
+    for slot in found.values():
+        if slot.container is not None and slot.container.id != new.id:
+            try:
+                network.disconnect(slot.container, force=True)
+            except docker.errors.APIError as exc:
+                log.debug("%s was not on %s: %s", slot.container.name, network.name, exc)
     if old is not None and old.container is not None:
-        try:
-            network.disconnect(old.container)
-        except docker.errors.APIError as exc:
-            log.warning("could not take %s off the network: %s", old.container.name, exc)
         old.container.stop(timeout=35)
     endpoint = f"http://{name}:{SERVING_PORT} on network {network.name}; {url} on the host"
     message = f"{image} serves as {name} ({new.name})" + (
