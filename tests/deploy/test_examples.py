@@ -58,3 +58,11 @@ def test_no_expression_inside_run_scripts(path):
     for job in workflow["jobs"].values():
         for step in job["steps"]:
             assert not re.search(r"\$\{\{", step.get("run", "")), (path.name, step)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflows_pass_actionlint(path):
+    from tests.test_ci_files import actionlint
+
+    done = actionlint(path)
+    assert done.returncode == 0, done.stdout + done.stderr
