@@ -168,25 +168,34 @@ def step_inputs(step: Step, platform: str) -> list[Input]:
 
 
 def union_inputs(steps: Sequence[Step]) -> list[Input]:
-    """Every step's inputs once, each naming the steps that take it (the root action)."""
-    merged: dict[str, Input] = {}
+    """Every step's inputs once, each naming the steps that take it (the root action). An
+    input that means something else in another step (deploy's `alias` is not register's)
+    carries each step's description."""
+    by_name: dict[str, list[Input]] = {}
     for step in steps:
         for item in step_inputs(step, "github"):
-            if item.name in merged:
-                first = merged[item.name]
-                merged[item.name] = Input(
-                    first.name, first.description, first.env, first.option, first.steps + item.steps
-                )
-            else:
-                merged[item.name] = item
+            by_name.setdefault(item.name, []).append(item)
     everywhere = {step.name for step in steps}
     result = []
-    for item in merged.values():
-        if set(item.steps) != everywhere:
-            which = ", ".join(item.steps)
-            item = Input(item.name, f"(step {which}) {item.description}", item.env, item.option, item.steps)
-        result.append(item)
+    for name, items in by_name.items():
+        first = items[0]
+        taken_by = tuple(step for item in items for step in item.steps)
+        if set(taken_by) == everywhere:
+            description = first.description
+        else:
+            description = " ".join(
+                f"(step {', '.join(tuple(s for i in group for s in i.steps))}) {group[0].description}"
+                for group in grouped_by_description(items)
+            )
+        result.append(Input(name, description, first.env, first.option, taken_by))
     return result
+
+
+def grouped_by_description(items: Sequence[Input]) -> list[list[Input]]:
+    groups: dict[str, list[Input]] = {}
+    for item in items:
+        groups.setdefault(item.option.help if item.option else item.description, []).append(item)
+    return list(groups.values())
 
 
 # --------------------------------------------------------------------------- YAML helpers
@@ -294,10 +303,15 @@ def step_action(step: Step) -> str:
 def root_action(steps: Sequence[Step]) -> str:
     names = [s.name for s in steps]
     inputs = union_inputs(steps)
-    outputs: dict[str, str] = {}
+    # An output several steps set says what it is in each of them.
+    outputs: dict[str, dict[str, list[str]]] = {}
     for step in steps:
         for o in step.outputs:
-            outputs.setdefault(o.name, f"({step.name}) {o.help}")
+            outputs.setdefault(o.name, {}).setdefault(o.help, []).append(step.name)
+    described = {
+        name: "; ".join(f"({', '.join(names)}) {text}" for text, names in helps.items())
+        for name, helps in outputs.items()
+    }
     # An input given to a step that does not take it is an error, not silently ignored.
     lines = ['case "$MLOPS_CI_STEP" in']
     for step in steps:
@@ -319,7 +333,7 @@ def root_action(steps: Sequence[Step]) -> str:
         title="mlops-ci",
         description="CI/CD for ML models: reproducible training, MLflow registry lineage and more, one step by name.",
         inputs=inputs + common_inputs("github"),
-        outputs=list(outputs.items()),
+        outputs=list(described.items()),
         install_script='"$GITHUB_ACTION_PATH/actions/install-core.sh"',
         run_script="\n".join(lines),
         step_input="Step to run: one of " + ", ".join(f"`{n}`" for n in names) + ". Required.",

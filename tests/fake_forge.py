@@ -84,6 +84,13 @@ class FakeForge:
         self.check_runs: list[dict] = []
         self.statuses: list[dict] = []
         self.gitlab_statuses: list[dict] = []
+        # Dispatch targets: workflows by (repo, file) with their declared inputs (name ->
+        # required), branches per repository, GitLab pipeline trigger tokens.
+        self.workflows: dict[tuple[str, str], dict[str, bool]] = {}
+        self.branches: dict[str, set[str]] = {}
+        self.trigger_tokens: dict[str, str] = {}
+        self.dispatches: list[dict] = []
+        self.pipelines: list[dict] = []
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
         self._next_id = 1000
@@ -149,6 +156,23 @@ class FakeForge:
             note = self._gitlab_note(body, login, system=system, iid=iid)
             self.gitlab_mrs[(project, iid)].append(note)
         return note
+
+    def add_workflow(
+        self,
+        repo: str,
+        file: str,
+        *,
+        inputs: dict[str, bool] | None = None,
+        branches: tuple[str, ...] = ("main",),
+    ) -> None:
+        """A workflow with ``on: workflow_dispatch`` declaring ``inputs`` (name -> required)."""
+        self.workflows[(repo, file)] = dict(inputs or {})
+        self.branches.setdefault(repo, set()).update(branches)
+
+    def add_trigger_token(self, project: str, token: str, *, branches: tuple[str, ...] = ("main",)) -> None:
+        """A GitLab pipeline trigger token of ``project`` (id or path)."""
+        self.trigger_tokens[token] = project
+        self.branches.setdefault(project, set()).update(branches)
 
     def fail(
         self,
@@ -338,6 +362,8 @@ class _Handler(BaseHTTPRequestHandler):
                     "check_runs": forge.check_runs,
                     "statuses": forge.statuses,
                     "gitlab_statuses": forge.gitlab_statuses,
+                    "dispatches": forge.dispatches,
+                    "pipelines": forge.pipelines,
                     "problems": forge.problems,
                 },
                 {},
@@ -459,6 +485,9 @@ class GitHubApi:
             ("POST", r"^/statuses/([0-9a-f]{7,40})$", self.create_status),
             ("GET", r"^/commits/([0-9a-f]{7,40})$", self.get_commit),
             ("GET", r"^/pulls/(\d+)$", self.get_pull),
+            ("GET", r"^$", self.get_repo),
+            ("POST", r"^/actions/workflows/([^/]+)/dispatches$", self.workflow_dispatch),
+            ("POST", r"^/dispatches$", self.repository_dispatch),
         ]
         for verb, pattern, handler in routes:
             match = re.match(pattern, rest)
@@ -660,6 +689,91 @@ class GitHubApi:
             {},
         )
 
+    def get_repo(self, token: Token, repo: str):
+        owner, name = repo.split("/", 1)
+        return (
+            200,
+            {
+                "id": abs(hash(repo)) % 10**6,
+                "name": name,
+                "full_name": repo,
+                "owner": {"login": owner},
+                "default_branch": "main",
+                "url": f"{self.forge.url}/repos/{repo}",
+                "html_url": f"{HTML_HOST}/{repo}",
+            },
+            {},
+        )
+
+    def workflow_dispatch(self, token: Token, repo: str, workflow: str):
+        """POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches: 204; the
+        workflow must exist, the ref too, and every input must be declared (422 otherwise)."""
+        workflow = unquote(workflow)
+        declared = self.forge.workflows.get((repo, workflow))
+        if declared is None:
+            raise ApiError(404, {"message": "Not Found"}, problem=f"no workflow {workflow} in {repo}")
+        self._writable(token)
+        body = self.record.body
+        _require_fields(body, required={"ref": str}, optional={"inputs": dict, "return_run_details": bool})
+        ref = body["ref"].removeprefix("refs/heads/")
+        if ref not in self.forge.branches.get(repo, set()):
+            raise ApiError(
+                422, {"message": f"No ref found for: {body['ref']}"}, problem=f"unknown ref {ref!r}"
+            )
+        inputs = body.get("inputs") or {}
+        if len(inputs) > 25:
+            raise ApiError(
+                422, {"message": "you may only define up to 25 `inputs`"}, problem="over 25 inputs"
+            )
+        unexpected = sorted(set(inputs) - set(declared))
+        if unexpected:
+            raise ApiError(
+                422,
+                {"message": f"Unexpected inputs provided: {json.dumps(unexpected)}"},
+                problem=f"undeclared inputs {unexpected}",
+            )
+        for name, required in declared.items():
+            if required and name not in inputs:
+                raise ApiError(
+                    422, {"message": f"Required input '{name}' not provided"}, problem=f"missing input {name}"
+                )
+        for name, value in inputs.items():
+            if not isinstance(value, (str, int, float, bool)):
+                raise ApiError(
+                    422,
+                    {"message": f"input {name} is invalid"},
+                    problem=f"input {name} is {type(value).__name__}",
+                )
+        self.forge.dispatches.append(
+            {"kind": "workflow_dispatch", "repo": repo, "workflow": workflow, "ref": ref, "inputs": inputs}
+        )
+        return 204, None, {}
+
+    def repository_dispatch(self, token: Token, repo: str):
+        """POST /repos/{owner}/{repo}/dispatches: 204; event_type 1-100 characters,
+        client_payload at most 10 top-level properties."""
+        self._writable(token)
+        body = self.record.body
+        _require_fields(body, required={"event_type": str}, optional={"client_payload": dict})
+        if not 1 <= len(body["event_type"]) <= 100:
+            raise ApiError(422, {"message": "Invalid request"}, problem="event_type length")
+        payload = body.get("client_payload") or {}
+        if len(payload) > 10:
+            raise ApiError(
+                422,
+                {"message": "client_payload can have no more than 10 top-level properties"},
+                problem="client_payload over 10 properties",
+            )
+        self.forge.dispatches.append(
+            {
+                "kind": "repository_dispatch",
+                "repo": repo,
+                "event_type": body["event_type"],
+                "client_payload": payload,
+            }
+        )
+        return 204, None, {}
+
 
 class GitLabApi:
     def __init__(self, forge: FakeForge, handler: _Handler, record: Recorded) -> None:
@@ -682,6 +796,10 @@ class GitLabApi:
         return self.forge.tokens[token]
 
     def route(self, method: str, path: str) -> tuple[int, Any, dict[str, str]]:
+        trigger = re.match(r"^/api/v4/projects/([^/]+)/trigger/pipeline$", path)
+        if trigger and method == "POST":
+            # Authenticated by the trigger token in the body, not by a header.
+            return self.trigger_pipeline(unquote(trigger.group(1)))
         token = self.auth()
         match = re.match(r"^/api/v4/projects/([^/]+)(/.*)$", path)
         if not match:
@@ -695,6 +813,7 @@ class GitLabApi:
             ("PUT", r"^/merge_requests/(\d+)/notes/(\d+)$", self.edit_note),
             ("DELETE", r"^/merge_requests/(\d+)/notes/(\d+)$", self.delete_note),
             ("POST", r"^/statuses/([0-9a-f]{7,40})$", self.create_status),
+            ("POST", r"^/pipeline$", self.create_pipeline),
         ]
         for verb, pattern, handler in routes:
             found = re.match(pattern, rest)
@@ -794,6 +913,60 @@ class GitLabApi:
         status = dict(body, id=self.forge._id(), sha=sha, status=body["state"], project=project)
         self.forge.gitlab_statuses.append(status)
         return 201, status, {}
+
+    def _pipeline(self, project: str, ref: str, variables: dict[str, str], source: str) -> dict:
+        pipeline_id = self.forge._id()
+        pipeline = {
+            "id": pipeline_id,
+            "iid": len(self.forge.pipelines) + 1,
+            "project_id": 77,
+            "ref": ref,
+            "sha": "0" * 40,
+            "status": "created",
+            "source": source,
+            "web_url": f"{HTML_HOST}/{project}/-/pipelines/{pipeline_id}",
+            "created_at": _now(),
+        }
+        self.forge.pipelines.append(dict(pipeline, project=project, variables=variables))
+        return pipeline
+
+    def trigger_pipeline(self, project: str):
+        """POST /projects/:id/trigger/pipeline with ``token``, ``ref`` and ``variables``
+        (a hash of strings) in the body; an unknown token is a 404, an unknown ref a 400."""
+        body = self.record.body
+        _require_fields(
+            body, required={"token": str, "ref": str}, optional={"variables": dict, "inputs": dict}
+        )
+        self.record.token = body["token"]
+        if self.forge.trigger_tokens.get(body["token"]) != project:
+            raise ApiError(404, {"message": "404 Not Found"})
+        if body["ref"] not in self.forge.branches.get(project, set()):
+            raise ApiError(
+                400, {"message": {"base": ["Reference not found"]}}, problem=f"unknown ref {body['ref']!r}"
+            )
+        variables = body.get("variables") or {}
+        for key, value in variables.items():
+            if not isinstance(value, str) or not re.match(r"^[A-Za-z0-9_]+$", key):
+                raise ApiError(
+                    400, {"message": f"variables[{key}] is invalid"}, problem=f"variable {key!r}={value!r}"
+                )
+        return 201, self._pipeline(project, body["ref"], variables, "trigger"), {}
+
+    def create_pipeline(self, token: Token, project: str):
+        """POST /projects/:id/pipeline with ``ref`` and ``variables`` as a list of
+        {key, value, variable_type}."""
+        self._writable(token)
+        body = self.record.body
+        _require_fields(body, required={"ref": str}, optional={"variables": list, "inputs": dict})
+        if body["ref"] not in self.forge.branches.get(project, set()):
+            raise ApiError(
+                400, {"message": {"base": ["Reference not found"]}}, problem=f"unknown ref {body['ref']!r}"
+            )
+        variables = {}
+        for item in body.get("variables") or []:
+            _require_fields(item, required={"key": str, "value": str}, optional={"variable_type": str})
+            variables[item["key"]] = item["value"]
+        return 201, self._pipeline(project, body["ref"], variables, "api"), {}
 
 
 def main() -> None:

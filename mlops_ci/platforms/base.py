@@ -85,6 +85,68 @@ class Published:
     reason: str | None = None
 
 
+@dataclass(frozen=True)
+class RetrainRequest:
+    """Start the training pipeline again, saying why and on which data.
+
+    ``mechanism``: ``workflow_dispatch`` or ``repository_dispatch`` (GitHub),
+    ``pipeline`` (GitLab: the pipeline trigger API with ``trigger_token``, else the create-
+    pipeline API with the API token). ``repository`` is ``owner/repo`` on GitHub, the
+    project id or path on GitLab (default: the current one); ``ref`` the branch (default:
+    the repository's default branch).
+    """
+
+    mechanism: str
+    reason: str
+    window_start: str | None = None
+    window_end: str | None = None
+    model: str | None = None
+    drifted_features: tuple[str, ...] = ()
+    repository: str | None = None
+    ref: str | None = None
+    workflow: str | None = None
+    event_type: str = "mlops-ci-retrain"
+    trigger_token: str | None = field(default=None, repr=False)
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def inputs(self) -> dict[str, str]:
+        """workflow_dispatch inputs: the workflow must declare each of them."""
+        values = {
+            "reason": self.reason[:1000],
+            "window-start": self.window_start or "",
+            "window-end": self.window_end or "",
+        }
+        values = {key: value for key, value in values.items() if value}
+        values.update({key: str(value) for key, value in self.extra.items()})
+        return values
+
+    def payload(self) -> dict[str, Any]:
+        """repository_dispatch client_payload (GitHub allows 10 top-level keys)."""
+        payload: dict[str, Any] = {
+            "reason": self.reason[:1000],
+            "window_start": self.window_start,
+            "window_end": self.window_end,
+            "model": self.model,
+            "drifted_features": list(self.drifted_features),
+        }
+        if self.extra:
+            payload["inputs"] = dict(self.extra)
+        return payload
+
+    def variables(self) -> dict[str, str]:
+        """GitLab pipeline variables (not MLOPS_CI_*: those would be read as mlops-ci options)."""
+        values = {
+            "RETRAIN_REASON": self.reason[:1000],
+            "RETRAIN_WINDOW_START": self.window_start or "",
+            "RETRAIN_WINDOW_END": self.window_end or "",
+            "RETRAIN_MODEL": self.model or "",
+            "RETRAIN_DRIFTED_FEATURES": ",".join(self.drifted_features),
+        }
+        values = {key: value for key, value in values.items() if value}
+        values.update({key: str(value) for key, value in self.extra.items()})
+        return values
+
+
 class Platform(ABC):
     """Base class: context, outputs and summary are abstract; the code-host methods have
     safe defaults for platforms without a code host (a laptop)."""
@@ -142,6 +204,15 @@ class Platform(ABC):
     def set_status(self, status: Status, *, commit: str) -> Published:
         """Set a commit status (or check run) that branch protection can require."""
         return Published("skipped", done=False, reason=f"{self.name} runs have no commit statuses")
+
+    def request_retraining(self, request: RetrainRequest) -> Published:
+        """Start the training workflow/pipeline with ``request``'s reason and data window."""
+        return Published(
+            "skipped",
+            done=False,
+            kind="dispatch",
+            reason=f"{self.name} runs cannot start a pipeline: choose --retrain-platform github or gitlab",
+        )
 
     def annotate(self, level: str, message: str, *, title: str | None = None) -> None:
         """Attach a note to the run (``level``: error, warning or notice). Platforms without

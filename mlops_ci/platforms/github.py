@@ -29,7 +29,7 @@ from mlops_ci.platforms.api import (
     header,
     wait_from_headers,
 )
-from mlops_ci.platforms.base import Platform, Published, RunContext, Status
+from mlops_ci.platforms.base import Platform, Published, RetrainRequest, RunContext, Status
 from mlops_ci.platforms.masking import redact, register_secret
 from mlops_ci.retry import RetryableError
 
@@ -174,10 +174,10 @@ class GitHubPlatform(Platform):
         return ApiSession(service=f"GitHub API at {self.api_url}", policy=self.api.retry, classify=classify)
 
     @cached_property
-    def _repo(self) -> Repository:
+    def _client(self) -> Any:
         from github import Auth, Github
 
-        client = Github(
+        return Github(
             base_url=self.api_url,
             auth=Auth.Token(self.api.token or ""),
             # Retries are ours (one bounded budget); PyGithub's own would add up to 10 tries
@@ -193,7 +193,10 @@ class GitHubPlatform(Platform):
             seconds_between_writes=0.25,
             lazy=True,
         )
-        return client.get_repo(self.env.get("GITHUB_REPOSITORY") or "")
+
+    @cached_property
+    def _repo(self) -> Repository:
+        return self._client.get_repo(self.env.get("GITHUB_REPOSITORY") or "")
 
     def _missing_setup(self) -> str | None:
         if not self.api.token:
@@ -321,6 +324,88 @@ class GitHubPlatform(Platform):
                 reason=self._refused("set the commit status", error),
             )
         return Published("created", done=True, kind="commit-status")
+
+    def request_retraining(self, request: RetrainRequest) -> Published:
+        """``workflow_dispatch`` (the workflow must declare the inputs ``reason``,
+        ``window-start`` and ``window-end``) or ``repository_dispatch`` (event type
+        ``request.event_type``, the reason and window in ``client_payload``). The token
+        needs ``actions: write`` (workflow_dispatch) or ``contents: write`` (repository_dispatch)."""
+        name = request.repository or self.env.get("GITHUB_REPOSITORY")
+        if not self.api.token:
+            return Published(
+                "degraded",
+                done=False,
+                kind="dispatch",
+                reason="no GitHub token: set GITHUB_TOKEN (a token with actions: write) or --github-token",
+            )
+        if not name:
+            return Published(
+                "degraded",
+                done=False,
+                kind="dispatch",
+                reason="no repository: set GITHUB_REPOSITORY or --retrain-repository OWNER/REPO",
+            )
+        session = self._session()
+        repo = self._client.get_repo(name, lazy=True)
+        what = ""
+        try:
+            if request.mechanism == "repository_dispatch":
+                what = f"send repository_dispatch {request.event_type!r} to {name}"
+                session.call(
+                    what,
+                    lambda: _checked(repo.create_repository_dispatch(request.event_type, request.payload())),
+                )
+                return Published(
+                    "created",
+                    done=True,
+                    kind="repository_dispatch",
+                    id=request.event_type,
+                    url=f"{self._html_base()}/{name}/actions",
+                )
+            if not request.workflow:
+                return Published(
+                    "degraded",
+                    done=False,
+                    kind="dispatch",
+                    reason="workflow_dispatch needs --retrain-workflow (the workflow file, e.g. train.yml)",
+                )
+            ref = request.ref or session.call(f"read {name}", lambda: repo.default_branch)
+            what = f"dispatch workflow {request.workflow} on {name}@{ref}"
+            workflow = repo.get_workflow(request.workflow)
+            session.call(what, lambda: workflow.create_dispatch(ref, request.inputs(), throw=True))
+        except PermissionDenied as error:
+            hint = (
+                "check --retrain-workflow and give the token actions: write"
+                if request.mechanism == "workflow_dispatch"
+                else "give the token contents: write"
+            )
+            return Published(
+                "degraded", done=False, kind="dispatch", reason=f"GitHub refused to {what} ({error}); {hint}"
+            )
+        except ApiRequestError as error:
+            return Published(
+                "degraded",
+                done=False,
+                kind="dispatch",
+                reason=f"GitHub rejected the request to {what} ({error}); the workflow must declare the inputs "
+                f"{', '.join(sorted(request.inputs()))} under on.workflow_dispatch.inputs",
+            )
+        return Published(
+            "created",
+            done=True,
+            kind="workflow_dispatch",
+            id=request.workflow,
+            url=f"{self._html_base()}/{name}/actions/workflows/{request.workflow}",
+        )
+
+    def _html_base(self) -> str:
+        return self.env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+
+
+def _checked(ok: bool) -> bool:
+    if not ok:
+        raise ApiRequestError(0, "the dispatch was not accepted")
+    return ok
 
 
 def classify(exc: BaseException) -> Exception | None:

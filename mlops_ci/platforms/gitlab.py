@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_ci.platforms import comments
 from mlops_ci.platforms.api import ApiRequestError, ApiSession, PermissionDenied, wait_from_headers
-from mlops_ci.platforms.base import Platform, Published, RunContext, Status
+from mlops_ci.platforms.base import Platform, Published, RetrainRequest, RunContext, Status
 from mlops_ci.result import write_text_atomic
 from mlops_ci.retry import RetryableError
 
@@ -226,6 +226,74 @@ class GitLabPlatform(Platform):
                 reason=self._refused("set the commit status", error),
             )
         return Published("created", done=True, kind="commit-status")
+
+    def request_retraining(self, request: RetrainRequest) -> Published:
+        """Start a pipeline on ``request.ref`` with the reason and window as variables
+        (``RETRAIN_REASON``, ``RETRAIN_WINDOW_START``, ...): through the pipeline trigger
+        API with a trigger token (or ``CI_JOB_TOKEN``), else the create-pipeline API with
+        an API token (Developer role)."""
+        project_id = request.repository or self._commit_project
+        if not project_id:
+            return Published(
+                "degraded",
+                done=False,
+                kind="pipeline",
+                reason="no project: set CI_PROJECT_ID or --retrain-repository",
+            )
+        ref = request.ref or self.env.get("CI_DEFAULT_BRANCH")
+        if not ref:
+            return Published(
+                "degraded",
+                done=False,
+                kind="pipeline",
+                reason="no branch to run on: pass --retrain-ref (CI_DEFAULT_BRANCH is not set)",
+            )
+        if not request.trigger_token and not self.api.token:
+            return Published(
+                "degraded",
+                done=False,
+                kind="pipeline",
+                reason="no token: pass a pipeline trigger token (--retrain-trigger-token / GITLAB_TRIGGER_TOKEN) "
+                "or an API token (GITLAB_TOKEN)",
+            )
+        if request.trigger_token:
+            self.mask(request.trigger_token)
+        project = self._client.projects.get(project_id, lazy=True)
+        variables = request.variables()
+        what = f"start a pipeline of {project_id} on {ref}"
+        try:
+            if request.trigger_token:
+                pipeline = self._session().call(
+                    what, lambda: project.trigger_pipeline(ref, request.trigger_token, variables=variables)
+                )
+            else:
+                pipeline = self._session().call(
+                    what,
+                    lambda: project.pipelines.create(
+                        {"ref": ref, "variables": [{"key": k, "value": v} for k, v in variables.items()]}
+                    ),
+                )
+        except PermissionDenied as error:
+            return Published(
+                "degraded",
+                done=False,
+                kind="pipeline",
+                reason=f"GitLab refused to {what} ({error}); check the token and --retrain-ref",
+            )
+        except ApiRequestError as error:
+            return Published(
+                "degraded",
+                done=False,
+                kind="pipeline",
+                reason=f"GitLab rejected the request to {what} ({error})",
+            )
+        return Published(
+            "created",
+            done=True,
+            kind="pipeline",
+            id=str(getattr(pipeline, "id", "")),
+            url=getattr(pipeline, "web_url", None),
+        )
 
 
 def _user_agent() -> str:

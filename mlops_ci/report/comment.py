@@ -19,7 +19,7 @@ from mlops_ci import __version__
 from mlops_ci.platforms import comments
 from mlops_ci.report import format as fmt
 from mlops_ci.report.chart import IntervalRow, forest_plot
-from mlops_ci.report.policy import CheckDecision, Decision, StepDecision
+from mlops_ci.report.policy import CheckDecision, Decision, StepDecision, check_title
 from mlops_ci.result import StepResult
 
 VERDICT_WORDS = {"pass": "pass", "warn": "pass with warnings", "block": "blocked"}
@@ -238,8 +238,7 @@ def _finding(finding) -> str:
         return f"**{fmt.text(finding.step)}**: {fmt.text(finding.text)}"
     decision = finding.check
     check = decision.check
-    where = check.details.get("slice")
-    name = fmt.text(check.name) + (f" [{fmt.text(where)}]" if where else "")
+    name = fmt.text(check_title(check))
     numbers = _numbers_phrase(check)
     message = fmt.text(check.message or decision.reason)
     policy = f" — {fmt.text(decision.policy_note)}" if decision.policy_note else ""

@@ -31,6 +31,15 @@ _STRICTNESS = {"block": 2, "warn": 1, "ignore": 0}
 _WILDCARDS = set("*?[]")
 
 
+def check_title(check: Check) -> str:
+    """The check's name with its slice, unless the name already carries it (validate names
+    its slice checks `metric rule [column=segment]`)."""
+    where = check.details.get("slice")
+    if not where or f"[{where}]" in check.name:
+        return check.name
+    return f"{check.name} [{where}]"
+
+
 @dataclass(frozen=True)
 class Rule:
     action: str
@@ -126,8 +135,7 @@ class CheckDecision:
 
     @property
     def label(self) -> str:
-        where = self.check.details.get("slice")
-        return f"{self.step}: {self.check.name}" + (f" [{where}]" if where else "")
+        return f"{self.step}: {check_title(self.check)}"
 
 
 @dataclass(frozen=True)

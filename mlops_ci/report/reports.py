@@ -8,7 +8,7 @@ import math
 import re
 from xml.etree import ElementTree as ET
 
-from mlops_ci.report.policy import Decision
+from mlops_ci.report.policy import Decision, check_title
 
 _METRIC_NAME = re.compile(r"[^a-zA-Z0-9_]+")
 
@@ -30,11 +30,7 @@ def junit_xml(decision: Decision) -> str:
             else:
                 ET.SubElement(case, "system-out").text = f"warning: {issue.text}"
         for check in step.checks:
-            name = check.check.name
-            where = check.check.details.get("slice")
-            case = ET.SubElement(
-                suite, "testcase", classname=step.step, name=f"{name} [{where}]" if where else name
-            )
+            case = ET.SubElement(suite, "testcase", classname=step.step, name=check_title(check.check))
             counts["tests"] += 1
             if check.outcome == "block":
                 ET.SubElement(case, "failure", message=check.reason).text = check.reason
@@ -63,8 +59,7 @@ def metrics_text(decision: Decision) -> str:
     seen: set[str] = set()
     for step in decision.steps:
         for check in step.checks:
-            where = check.check.details.get("slice")
-            base = metric_name(f"mlops_ci_{step.step}_{check.check.name}" + (f"_{where}" if where else ""))
+            base = metric_name(f"mlops_ci_{step.step}_{check_title(check.check)}")
             for suffix, value in (
                 ("value", check.check.value),
                 ("baseline", check.check.baseline),

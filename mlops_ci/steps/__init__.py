@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 # In pipeline order.
-STEP_NAMES: tuple[str, ...] = ("train", "register", "validate", "package", "gate")
+STEP_NAMES: tuple[str, ...] = ("train", "register", "validate", "package", "deploy", "drift", "gate")
 
 
 def get_step(name: str) -> Step:

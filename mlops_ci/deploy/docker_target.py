@@ -1,0 +1,424 @@
+"""`mlops-ci deploy --target docker`: blue/green on one Docker host.
+
+The service ``NAME`` lives on the user-defined network ``mlops-ci-NAME``: clients on that
+network (a reverse proxy, other services) call ``http://NAME:8080``, the network alias
+held by exactly one container, the *active* one. Each version runs as ``NAME-blue`` or
+``NAME-green`` (labels ``io.mlops-ci.service``, ``.image``, ``.model-version``), its port
+8080 published on an ephemeral port of ``--bind`` for checks and direct access.
+
+A deployment starts the new version as ``NAME-candidate``, waits until it is ready,
+smoke-tests it (a V2 inference with the model's input example, read from the image's own
+``/model/model-settings.json``, or ``--smoke-request``), then moves the alias: the new
+container takes the inactive colour's name and joins the network as ``NAME`` before the
+old one leaves it, so no request finds nobody. The old container is stopped (SIGTERM: it drains in-flight requests) and kept,
+stopped, for ``--rollback``. If the new one is not ready or fails the smoke test, it is
+removed and the old one never stopped serving: exit 1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import tarfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mlops_ci.deploy.audit import DeploymentRecord, context_of
+from mlops_ci.errors import ExternalServiceError, UsageError
+from mlops_ci.result import Check, StepResult
+
+if TYPE_CHECKING:
+    from mlops_ci.steps.base import StepContext
+
+log = logging.getLogger(__name__)
+
+SERVING_PORT = 8080
+LABEL = "io.mlops-ci"
+COLORS = ("blue", "green")
+
+
+@dataclass(frozen=True)
+class Slot:
+    color: str
+    container: Any  # docker.models.containers.Container, or None
+
+    @property
+    def running(self) -> bool:
+        return self.container is not None and self.container.status == "running"
+
+
+def connect(host: str | None, env: Mapping[str, str]):
+    """The Docker engine at ``host`` (else DOCKER_HOST); exit 3 when none answers."""
+    from mlops_ci.container.engine import DockerEngine
+
+    settings = dict(env)
+    if host:
+        settings["DOCKER_HOST"] = host
+    where = settings.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    try:
+        return DockerEngine.connect(settings)
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the engine is the same to the user
+        raise ExternalServiceError(
+            f"no Docker engine answers at {where} ({type(exc).__name__}); start it, or fix --docker-host / DOCKER_HOST"
+        ) from None
+
+
+def slots(client, name: str) -> dict[str, Slot]:
+    """The blue and green containers of ``name`` (by container name: a candidate is renamed
+    into its slot only once it passed its checks)."""
+    found = {color: Slot(color, None) for color in COLORS}
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}.service={name}"}):
+        for color in COLORS:
+            if container.name == f"{name}-{color}":
+                found[color] = Slot(color, container)
+    return found
+
+
+def active_color(client, name: str, network) -> str | None:
+    """The colour whose container holds the alias ``name`` on the service network."""
+    network.reload()
+    for container in network.containers:
+        container.reload()
+        settings = (container.attrs.get("NetworkSettings") or {}).get("Networks", {}).get(network.name) or {}
+        if name in (settings.get("Aliases") or []) and container.labels.get(f"{LABEL}.service") == name:
+            return next((c for c in COLORS if container.name == f"{name}-{c}"), None)
+    return None
+
+
+def ensure_network(client, name: str):
+    import docker
+
+    network_name = f"mlops-ci-{name}"
+    try:
+        return client.networks.get(network_name)
+    except docker.errors.NotFound:
+        return client.networks.create(network_name, driver="bridge", labels={f"{LABEL}.service": name})
+
+
+def host_port(container) -> int | None:
+    container.reload()
+    bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{SERVING_PORT}/tcp")
+    return int(bindings[0]["HostPort"]) if bindings else None
+
+
+def wait_ready(container, url: str, timeout_s: float) -> str | None:
+    """None when ``/v2/health/ready`` answered 200 in time; else what went wrong."""
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status not in ("created", "running", "restarting"):
+            tail = container.logs(tail=10).decode("utf-8", "replace").strip().splitlines()[-3:]
+            return (
+                f"the container exited ({container.attrs['State'].get('ExitCode')}): {' | '.join(tail)[:300]}"
+            )
+        try:
+            if requests.get(url + "/v2/health/ready", timeout=2).status_code == 200:
+                return None
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    return f"not ready after {timeout_s:.0f} s"
+
+
+def smoke_request(container, override: dict | None) -> tuple[str, dict]:
+    """(model name, V2 request): ``--smoke-request``, else the input example of the
+    image's own model-settings.json."""
+    raw, _ = container.get_archive("/model/model-settings.json")
+    with tarfile.open(fileobj=io.BytesIO(b"".join(raw))) as archive:
+        member = archive.getmembers()[0]
+        settings = json.loads(archive.extractfile(member).read())
+    name = settings["name"]
+    if override is not None:
+        return name, override
+    example = settings.get("input_example") or {}
+    if not example:
+        return name, {}
+    rows = len(next(iter(example.values())))
+    return name, {
+        "inputs": [
+            {"name": c["name"], "shape": [rows, 1], "datatype": c["datatype"], "data": example[c["name"]]}
+            for c in settings["columns"]
+        ]
+    }
+
+
+def smoke_test(container, url: str, override: dict | None) -> str | None:
+    """None when the model answers a V2 inference (and /metrics answers); else why not."""
+    import requests
+
+    name, request = smoke_request(container, override)
+    problems = []
+    if request:
+        answer = requests.post(f"{url}/v2/models/{name}/infer", json=request, timeout=30)
+        if answer.status_code != 200:
+            problems.append(f"V2 infer answered {answer.status_code}: {answer.text[:200]}")
+        elif not answer.json().get("outputs"):
+            problems.append("V2 infer answered without outputs")
+    else:
+        metadata = requests.get(f"{url}/v2/models/{name}", timeout=10)
+        if metadata.status_code != 200:
+            problems.append(f"model metadata answered {metadata.status_code}")
+    if requests.get(f"{url}/metrics", timeout=10).status_code != 200:
+        problems.append("/metrics does not answer")
+    return "; ".join(problems) or None
+
+
+def deploy_docker(ctx: StepContext) -> StepResult:
+    import docker
+
+    from mlops_ci.deploy import kube_manifests as km
+    from mlops_ci.steps import deploy as step
+
+    opts = ctx.options
+    model = step.model_name(ctx, required=False)
+    name = (
+        km.check_name(opts.name or (km.kube_name(model) if model else ""), "--name")
+        if (opts.name or model)
+        else None
+    )
+    if name is None:
+        raise UsageError("no service name: pass --name or set model-name")
+    override = None
+    if opts.smoke_request is not None:
+        try:
+            override = json.loads(opts.smoke_request.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--smoke-request {opts.smoke_request}: {exc}") from None
+    image, digest = (None, None) if opts.rollback else step.image_and_digest(ctx)
+    engine = connect(opts.docker_host, ctx.env)
+    client = engine.client
+    if image is not None:
+        try:
+            found_image = client.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise UsageError(
+                f"image {image} does not exist on {engine.describe()}; build it (mlops-ci package) or pull it"
+            ) from None
+        labels = found_image.labels or {}
+        repo_digests = found_image.attrs.get("RepoDigests") or []
+        digest = digest or (repo_digests[0].split("@", 1)[1] if repo_digests else found_image.id)
+    network = ensure_network(client, name)
+    found = slots(client, name)
+    current = active_color(client, name, network)
+    if opts.rollback:
+        return _rollback(ctx, client, network, name, found, current, override, model)
+    new_color = "green" if current == "blue" else "blue"
+    version = labels.get("io.mlops-ci.model.version") or step.optional_version(ctx)
+    model = model or labels.get("io.mlops-ci.model.name")
+    old = found[current] if current else None
+    _remove_candidate(client, name)  # left behind by a job that crashed
+    new = _start(client, name, image, version, opts)
+    url = f"http://{opts.bind}:{host_port(new)}"
+    problem = wait_ready(new, url, opts.ready_timeout) or smoke_test(new, url, override)
+    context = context_of(ctx.run_context)
+    base_outputs = {
+        "target": "docker",
+        "image": image,
+        "model-name": model or "",
+        "model-version": version or "",
+        "deployment-log": str(step.log_path(ctx)),
+    }
+    if problem:
+        logs = new.logs(tail=20).decode("utf-8", "replace")
+        new.remove(force=True)
+        kept = f"{name}-{current} keeps serving" if current else "nothing was serving before"
+        message = f"the new container of {image} failed ({problem}); it was removed and {kept}"
+        record = DeploymentRecord(
+            "docker",
+            "deploy",
+            "failed",
+            model=model,
+            version=version,
+            image=image,
+            image_digest=digest,
+            previous_version=_version_of(old),
+            message=message,
+            context=context,
+            details={"host": engine.host, "logs": logs[-2000:]},
+        )
+        step.audit_deployment(ctx, record)
+        return StepResult(
+            "deploy",
+            "failed",
+            message,
+            {**base_outputs, "action": "failed", "deployment-id": record.id},
+            [Check("blue/green", "failed", message=message, details={"kind": "deploy"})],
+        )
+    # Checked: it takes the inactive slot (the version before the previous one goes) and
+    # restarts with the Docker engine from now on.
+    if found[new_color].container is not None:
+        found[new_color].container.remove(force=True)
+    new.rename(f"{name}-{new_color}")
+    new.update(restart_policy={"Name": "unless-stopped"})
+    new.reload()
+    network.connect(new, aliases=[name])
+    # Every other container of the service leaves the network (a stopped one that crashed
+    # would otherwise hold the alias again when it restarts); the old one then drains.
+    for slot in found.values():
+        if slot.container is not None and slot.container.id != new.id:
+            try:
+                network.disconnect(slot.container, force=True)
+            except docker.errors.APIError as exc:
+                log.debug("%s was not on %s: %s", slot.container.name, network.name, exc)
+    if old is not None and old.container is not None:
+        old.container.stop(timeout=35)
+    endpoint = f"http://{name}:{SERVING_PORT} on network {network.name}; {url} on the host"
+    message = f"{image} serves as {name} ({new.name})" + (
+        f"; {old.container.name} stopped, kept for --rollback" if old else ""
+    )
+    record = DeploymentRecord(
+        "docker",
+        "deploy",
+        "succeeded",
+        model=model,
+        version=version,
+        image=image,
+        image_digest=digest,
+        previous_version=_version_of(old),
+        endpoint=url,
+        message=message,
+        context=context,
+        details={"host": engine.host, "container": new.name, "network": network.name},
+    )
+    step.audit_deployment(ctx, record)
+    return StepResult(
+        "deploy",
+        "passed",
+        message,
+        {
+            **base_outputs,
+            "action": "deployed",
+            "endpoint": endpoint,
+            "deployment-id": record.id,
+            "previous-version": _version_of(old) or "",
+        },
+        [Check("blue/green", "passed", message=message, details={"kind": "deploy"})],
+    )
+
+
+def _remove_candidate(client, name: str) -> None:
+    import docker
+
+    with contextlib.suppress(docker.errors.NotFound):
+        client.containers.get(f"{name}-candidate").remove(force=True)
+
+
+def _start(client, name: str, image: str, version: str | None, opts):
+    """The candidate, without a restart policy (a crash must show, not be retried)."""
+    import docker
+
+    volumes = {}
+    environment = {}
+    if opts.request_log_dir is not None:
+        opts.request_log_dir.mkdir(parents=True, exist_ok=True)
+        volumes[str(opts.request_log_dir.resolve())] = {"bind": "/var/log/mlops-ci", "mode": "rw"}
+        environment["MLOPS_CI_SERVE_REQUEST_LOG"] = "/var/log/mlops-ci/requests.jsonl"
+    try:
+        return client.containers.run(
+            image,
+            name=f"{name}-candidate",
+            detach=True,
+            labels={
+                f"{LABEL}.service": name,
+                f"{LABEL}.image": image,
+                f"{LABEL}.model-version": version or "",
+            },
+            ports={f"{SERVING_PORT}/tcp": (opts.bind, None)},
+            environment=environment,
+            volumes=volumes,
+            read_only=True,
+            tmpfs={"/tmp": "rw,size=64m"},
+            security_opt=["no-new-privileges"],
+            cap_drop=["ALL"],
+        )
+    except docker.errors.APIError as exc:
+        raise ExternalServiceError(
+            f"Docker could not start {image}: {str(exc.explanation or exc)[:300]}"
+        ) from None
+
+
+def _version_of(slot: Slot | None) -> str | None:
+    if slot is None or slot.container is None:
+        return None
+    return slot.container.labels.get(f"{LABEL}.model-version") or None
+
+
+def _rollback(ctx, client, network, name, found, current, override, model) -> StepResult:
+    from mlops_ci.steps import deploy as step
+
+    opts = ctx.options
+    if current is None:
+        message = f"{name} is not serving on this Docker host; nothing to roll back"
+        return StepResult(
+            "deploy",
+            "failed",
+            message,
+            {"target": "docker", "action": "refused"},
+            [Check("rollback", "failed", message=message, details={"kind": "deploy"})],
+        )
+    other = "green" if current == "blue" else "blue"
+    previous = found[other].container
+    if previous is None:
+        message = f"{name} has no previous container to roll back to"
+        return StepResult(
+            "deploy",
+            "failed",
+            message,
+            {"target": "docker", "action": "refused"},
+            [Check("rollback", "failed", message=message, details={"kind": "deploy"})],
+        )
+    previous.start()
+    url = f"http://{opts.bind}:{host_port(previous)}"
+    problem = wait_ready(previous, url, opts.ready_timeout) or smoke_test(previous, url, override)
+    context = context_of(ctx.run_context)
+    version = _version_of(found[other])
+    if problem:
+        previous.stop(timeout=10)
+        message = f"the previous container {previous.name} did not come back ({problem}); {name}-{current} keeps serving"
+        record = DeploymentRecord(
+            "docker", "rollback", "failed", model=model, version=version, message=message, context=context
+        )
+        step.audit_deployment(ctx, record)
+        return StepResult(
+            "deploy",
+            "failed",
+            message,
+            {"target": "docker", "action": "failed", "deployment-id": record.id},
+            [Check("rollback", "failed", message=message, details={"kind": "deploy"})],
+        )
+    network.connect(previous, aliases=[name])
+    active = found[current].container
+    network.disconnect(active)
+    active.stop(timeout=35)
+    message = f"rolled back: {previous.name} serves as {name} again; {active.name} stopped"
+    record = DeploymentRecord(
+        "docker",
+        "rollback",
+        "succeeded",
+        model=model,
+        version=version,
+        endpoint=url,
+        previous_version=_version_of(found[current]),
+        message=message,
+        context=context,
+    )
+    step.audit_deployment(ctx, record)
+    return StepResult(
+        "deploy",
+        "passed",
+        message,
+        {
+            "target": "docker",
+            "action": "rolled-back",
+            "model-version": version or "",
+            "endpoint": url,
+            "deployment-id": record.id,
+        },
+        [Check("rollback", "passed", message=message, details={"kind": "deploy"})],
+    )
