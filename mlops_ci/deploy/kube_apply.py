@@ -53,7 +53,7 @@ def connect(kubeconfig: Path, context: str | None, *, budget_s: float = 60.0) ->
         from kubernetes import config, dynamic
     except ImportError:
         raise UsageError(
-            "applying to Kubernetes needs the kubernetes client: pip install 'mlops-ci[kubernetes]'"
+            "applying to Kubernetes needs the kubernetes client: pip install 'kubernetes>=30,<37' (part of mlops-ci's dependencies)"
         ) from None
     if not kubeconfig.is_file():
         raise UsageError(f"kubeconfig {kubeconfig} does not exist; fix --kubeconfig or KUBECONFIG")

@@ -347,7 +347,7 @@ def validate(manifests: list[dict[str, Any]], *, version: str) -> list[str]:
         from kubernetes_validate.utils import SchemaNotFoundError, ValidationError, VersionNotSupportedError
     except ImportError:
         raise UsageError(
-            "validating Kubernetes manifests needs kubernetes-validate: pip install 'mlops-ci[kubernetes]'"
+            "validating Kubernetes manifests needs kubernetes-validate: pip install 'kubernetes-validate>=1.28' (part of mlops-ci's dependencies)"
         ) from None
     if not re.match(r"^\d+\.\d+(\.\d+)?$", version):
         raise UsageError(f"--kubernetes-version must look like 1.30, got {version!r}")
