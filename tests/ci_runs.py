@@ -171,8 +171,8 @@ def printed_outputs(log: str, step: str) -> dict[str, str]:
             break
         if line.startswith("  ["):  # a check's line: "  [passed] name: message"
             continue
-        key, _, value = line.strip().partition(": ")
-        outputs[key] = value
+        key, _, value = line.strip().partition(":")  # an empty output prints as "key:"
+        outputs[key] = value.strip()
     return outputs
 
 
