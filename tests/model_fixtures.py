@@ -46,7 +46,7 @@ def census_pipeline(classifier: Any = None, *, rows: int = 3000) -> Any:
         ]
     )
     pipeline = Pipeline(
-        [("preprocess", preprocess), ("classifier", classifier or LogisticRegression(max_iter=1000))]
+        [("preprocess", preprocess), ("classifier", classifier if classifier is not None else LogisticRegression(max_iter=1000))]
     )
     return pipeline.fit(train[NUMERIC + CATEGORICAL], train[TARGET])
 
