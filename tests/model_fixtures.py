@@ -46,7 +46,10 @@ def census_pipeline(classifier: Any = None, *, rows: int = 3000) -> Any:
         ]
     )
     pipeline = Pipeline(
-        [("preprocess", preprocess), ("classifier", classifier if classifier is not None else LogisticRegression(max_iter=1000))]
+        [
+            ("preprocess", preprocess),
+            ("classifier", classifier if classifier is not None else LogisticRegression(max_iter=1000)),
+        ]
     )
     return pipeline.fit(train[NUMERIC + CATEGORICAL], train[TARGET])
 
@@ -86,6 +89,29 @@ def census_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A converted census-income logistic regression: 14 columns, 6 numeric and 8 strings."""
     folder = tmp_path_factory.mktemp("census-model")
     write_model_dir(folder, census_pipeline())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def slow_forest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 150-tree random forest: several times the logistic regression's latency per row
+    (the deliberately slower candidate of the profile tests)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    folder = tmp_path_factory.mktemp("forest-model")
+    write_model_dir(
+        folder, census_pipeline(RandomForestClassifier(n_estimators=150, random_state=0), rows=3000)
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def other_lr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another logistic regression (other coefficients, the same cost per row)."""
+    from sklearn.linear_model import LogisticRegression
+
+    folder = tmp_path_factory.mktemp("other-lr-model")
+    write_model_dir(folder, census_pipeline(LogisticRegression(C=0.2, max_iter=1000), rows=2000))
     return folder
 
 
