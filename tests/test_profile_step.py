@@ -120,7 +120,8 @@ def test_nothing_to_profile_is_a_usage_error(tmp_path):
     result = profile(tmp_path)
     assert result.returncode == 2
     assert "nothing to profile" in result.stderr and "run `mlops-ci package` first" in result.stderr
-    assert not (tmp_path / ".mlops-ci/profile.json").exists()
+    assert len(result.error_lines) == 1 and "Traceback" not in result.stderr
+    assert not (tmp_path / ".mlops-ci").exists()
 
 
 def test_an_unreachable_endpoint_fails_after_bounded_retries(tmp_path, census_model_dir):
@@ -133,7 +134,11 @@ def test_an_unreachable_endpoint_fails_after_bounded_retries(tmp_path, census_mo
     )  # fmt: skip
     assert result.returncode == 3, result.stdout + result.stderr
     assert "is not ready" in result.stderr and "check --endpoint" in result.stderr
+    assert len(result.error_lines) == 1 and "Traceback" not in result.stderr
     assert time.monotonic() - started < 60
+    # Failed before measuring: the result says so, and no profile folder was written.
+    assert read_step_result(tmp_path / ".mlops-ci/profile.json").status == "error"
+    assert not (tmp_path / ".mlops-ci/profile").exists()
 
 
 @pytest.mark.parametrize(
@@ -218,10 +223,9 @@ def test_profile_is_stored_with_the_version_and_slower_candidates_are_flagged(
         env=env,
     )
     assert warned.returncode == 0, warned.stdout + warned.stderr
-    latency = next(
-        c for c in read_step_result(example_project / ".mlops-ci/profile.json").checks if "latency" in c.name
-    )
-    assert latency.status == "warning" and not latency.blocking
+    saved = read_step_result(example_project / ".mlops-ci/profile.json")
+    latency = next(c for c in saved.checks if c.name == "latency p95 vs champion")
+    assert latency.status == "warning" and not latency.blocking and saved.status == "passed"
 
 
 # -- a real image under CPU and memory limits -----------------------------------------------------
@@ -244,18 +248,19 @@ def docker_engine():
 @pytest.fixture(scope="module")
 def served_image(docker_engine, census_model_dir, tmp_path_factory):
     """The serving image of the census model, built as `mlops-ci package` builds it."""
-    from mlops_ci.container.context import render_context
+    from mlops_ci.container.context import oci_labels, render_context
     from mlops_ci.container.wheels import default_platform
     from mlops_ci.serving.settings import load_settings
 
     image = f"localhost/mlops-ci-profile-test:{uuid.uuid4().hex[:8]}"
+    settings = load_settings(census_model_dir)
     context = render_context(
         tmp_path_factory.mktemp("profile-image") / "context",
         onnx_bytes=(census_model_dir / "model.onnx").read_bytes(),
-        settings=load_settings(census_model_dir),
+        settings=settings,
         image=image,
         base_image=BASE_IMAGE,
-        labels={},
+        labels=oci_labels(settings, source_url=None, commit=None, model_uri=None),
         python_version="3.11",
         platform_tag=default_platform(),
     )

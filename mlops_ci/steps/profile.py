@@ -240,8 +240,9 @@ OUTPUTS = (
 
 def run(ctx: StepContext) -> StepResult:
     inputs = _check_inputs(ctx)
-    ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".profile-", dir=ctx.out_dir))
+    # Everything is written to a scratch folder first and moved to <out-dir>/profile only
+    # when the profile is complete: an error leaves the previous profile as it was.
+    scratch = Path(tempfile.mkdtemp(prefix="mlops-ci-profile-"))
     try:
         return _run(ctx, inputs, scratch)
     finally:
@@ -258,6 +259,13 @@ def _run(ctx: StepContext, inputs: dict[str, Any], scratch: Path) -> StepResult:
     for note in plan.notes:
         log.info("profile: %s", note)
     log.info("profile: %s (%s), server: %s", candidate.label, candidate.source, plan.server)
+    if plan.server == "endpoint":
+        from mlops_ci.profiling.targets import EndpointTarget
+
+        # Unreachable: exit 3 now, before minutes of in-process measurement.
+        inputs["endpoint"] = EndpointTarget.connect(
+            plan.endpoint, ready_path=opts.ready_path, retry_timeout_s=opts.retry_timeout
+        )
 
     champion, comparison_note = None, None
     if opts.latency_regression == "off":
@@ -276,10 +284,8 @@ def _run(ctx: StepContext, inputs: dict[str, Any], scratch: Path) -> StepResult:
                 log.info("profile: champion %s (%s; %s)", champion.label, why, how)
                 comparison_note = f"Champion model: {how}."
 
-    out = ctx.out_dir / "profile"
-    if out.exists():
-        shutil.rmtree(out)
-    out.mkdir(parents=True)
+    out = scratch / "profile"
+    out.mkdir()
     report = ProfileReport(
         model={
             "name": candidate.name or (candidate.settings.name if candidate.settings else None),
@@ -318,15 +324,29 @@ def _run(ctx: StepContext, inputs: dict[str, Any], scratch: Path) -> StepResult:
 
     if candidate.model_dir is not None:
         shutil.copytree(candidate.model_dir, out / "model")
+    final = ctx.out_dir / "profile"
+    if report.sweep is not None:  # notes name logs by where they will be
+        report.sweep.notes = [note.replace(str(out), str(final)) for note in report.sweep.notes]
     paths = write_report(report, out)
+    summary_markdown = paths["markdown"].read_text(encoding="utf-8")
+    paths = {key: final / path.relative_to(out) for key, path in paths.items()}
 
     from mlops_ci.steps.profile_result import build_result
 
     result = build_result(ctx, report, plan, paths)
     if opts.store_profile and candidate.model_dir is not None:
         _store(ctx, candidate, report, out, result)
-    result.summary_markdown = paths["markdown"].read_text(encoding="utf-8")
+    _replace_folder(out, final)
+    result.summary_markdown = summary_markdown
     return result
+
+
+def _replace_folder(source: Path, destination: Path) -> None:
+    """Move the finished ``source`` to ``destination``, replacing an earlier profile."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    if destination.exists():
+        shutil.rmtree(destination)
+    shutil.move(str(source), str(destination))
 
 
 # -- inputs -----------------------------------------------------------------------------------
@@ -414,7 +434,7 @@ def _positive_ints(values: list[str], flag: str) -> list[int]:
 def _end_to_end(ctx: StepContext, plan: Any, inputs: dict[str, Any], out: Path) -> tuple[Any, dict[str, Any]]:
     from mlops_ci.profiling.payload import Request, infer_path, v2_request
     from mlops_ci.profiling.sweep import e2e_sweep, memory_search
-    from mlops_ci.profiling.targets import ContainerTarget, EndpointTarget, ServeTarget
+    from mlops_ci.profiling.targets import ContainerTarget, ServeTarget
 
     opts = ctx.options
     settings = plan.candidate.settings
@@ -465,9 +485,7 @@ def _end_to_end(ctx: StepContext, plan: Any, inputs: dict[str, Any], out: Path) 
 
         levels = [None]
     else:
-        target = EndpointTarget.connect(
-            plan.endpoint, ready_path=opts.ready_path, retry_timeout_s=opts.retry_timeout
-        )
+        target = inputs["endpoint"]
         target_info["url"] = plan.endpoint
 
         def start(cpus: float | None, memory: int | None) -> Any:
