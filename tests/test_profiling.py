@@ -92,6 +92,44 @@ def test_summary_is_in_milliseconds():
     assert summary.n == 1000 and abs(summary.p50_ms - 50.5) < 0.1 and abs(summary.max_ms - 100) < 1e-9
 
 
+def test_the_policy_makes_a_slower_candidate_block_or_warn():
+    from mlops_ci.profiling.compare import Comparison
+    from mlops_ci.profiling.report import ProfileReport
+    from mlops_ci.steps.profile_result import latency_check
+
+    rng = np.random.default_rng(3)
+    base = lognormal_blocks(rng, 12, 60)
+    slower = lognormal_blocks(rng, 12, 60, scale=2.0)
+    result = quantile_ratio_test(slower, base, threshold=1.2)
+    comparison = Comparison(
+        "in-process",
+        result,
+        summarize(np.concatenate(slower)),
+        summarize(np.concatenate(base)),
+        60,
+        1.0,
+        "batch 1",
+    )
+    report = ProfileReport(
+        model={}, objective=Objective(slo_p99_ms=10, target_rps=None), comparison=comparison
+    )
+    report.champion = {"version": "4"}
+    blocked, warned = latency_check(report, "block"), latency_check(report, "warn")
+    assert (blocked.status, blocked.blocking) == ("failed", True)
+    assert (warned.status, warned.blocking) == ("warning", False)
+    assert blocked.details["kind"] == "latency" and blocked.details["champion_version"] == "4"
+    assert blocked.interval == (result.confidence_interval.low, result.confidence_interval.high)
+    assert blocked.threshold == 1.2 and "slower" in blocked.message
+    equal = quantile_ratio_test(lognormal_blocks(rng, 12, 60), base, threshold=1.2)
+    report.comparison = Comparison(
+        "in-process", equal, comparison.candidate, comparison.champion, 60, 1.0, "b"
+    )
+    assert latency_check(report, "block").status == "passed"
+    report.comparison, report.comparison_note = None, "not compared (latency-regression: off)"
+    off = latency_check(report, "off")
+    assert off.status == "skipped" and not off.blocking and "off" in off.message
+
+
 # -- the recommendation -----------------------------------------------------------------------
 
 
@@ -264,6 +302,15 @@ def test_wrk_is_required_only_when_asked():
 
 
 # -- the champion comparison on real models -------------------------------------------------------
+# Latency on a shared 2-core machine is noisy, so these tests are built not to depend on it:
+# both models are measured in 16 interleaved rounds (a burst of load hits both sides), the
+# decision is the paired-round bootstrap interval on the ratio of p95s, and the margins are
+# wide on both sides. On 64-row calls the forest measures about x4 the logistic regression
+# (lower bounds above x3 here, load average 3.5); equal models measure about x1 (upper
+# bounds below x1.15). The threshold x1.5 sits far from both, so neither outcome flips
+# under load, and each comparison takes about a second.
+THRESHOLD = 1.5
+BATCH = 64
 
 
 def compare(candidate_dir, champion_dir, seed=0):
@@ -271,14 +318,14 @@ def compare(candidate_dir, champion_dir, seed=0):
     from mlops_ci.profiling.inprocess import load_model
 
     models = [load_model(d) for d in (candidate_dir, champion_dir)]
-    samplers = [inprocess_sampler(m, onnx_feeds(m.settings, 1, decoder=m.decoder)) for m in models]
+    samplers = [inprocess_sampler(m, onnx_feeds(m.settings, BATCH, decoder=m.decoder)) for m in models]
     return compare_latency(
         *samplers,
         mode="in-process",
-        setup="batch 1",
+        setup=f"batch {BATCH}",
         rounds=16,
         duration_s=1.0,
-        threshold=1.2,
+        threshold=THRESHOLD,
         confidence_level=0.95,
         n_resamples=1000,
         seed=seed,
@@ -286,15 +333,17 @@ def compare(candidate_dir, champion_dir, seed=0):
 
 
 def test_an_equal_candidate_is_never_flagged(census_model_dir, other_lr_dir):
-    """The same comparison five times on a shared, noisy machine: never flagged."""
-    results = [compare(other_lr_dir, census_model_dir, seed=i).result for i in range(5)]
+    """The same comparison four times on a shared, noisy machine: never flagged."""
+    results = [compare(other_lr_dir, census_model_dir, seed=i).result for i in range(4)]
     assert not any(r.slower for r in results), [(r.statistic, r.confidence_interval) for r in results]
     assert all(r.confidence_interval.low < 1.2 for r in results)
 
 
-def test_a_much_larger_forest_is_flagged(census_model_dir, slow_forest_dir):
-    comparison = compare(slow_forest_dir, census_model_dir)
-    result = comparison.result
-    assert result.slower and result.statistic > 1.5, (result.statistic, result.confidence_interval)
-    assert comparison.candidate.p95_ms > comparison.champion.p95_ms
-    assert result.rounds == 16 and comparison.block_calls >= 5
+def test_a_much_larger_forest_is_always_flagged(census_model_dir, slow_forest_dir):
+    """Three times, each a fresh measurement: flagged every time, by a wide margin."""
+    for seed in range(3):
+        comparison = compare(slow_forest_dir, census_model_dir, seed=seed)
+        result = comparison.result
+        assert result.slower and result.statistic > 2.5, (result.statistic, result.confidence_interval)
+        assert result.pvalue < 0.025 and comparison.candidate.p95_ms > comparison.champion.p95_ms
+        assert result.rounds == 16 and comparison.block_calls >= 5

@@ -130,7 +130,7 @@ OPTIONS = (
     ),
     Option(
         "slo-p99-ms",
-        "Latency objective: p99 per request in milliseconds",
+        "Latency objective: p99 per request in milliseconds (0: no objective)",
         kind="float",
         default=100.0,
         minimum=0,

@@ -20,7 +20,7 @@ def build_result(ctx: StepContext, report: ProfileReport, plan: Any, paths: dict
     checks += _objective_checks(report)
     checks += _memory_checks(report, plan)
     checks += _ceiling_checks(report)
-    checks.append(_latency_check(report, opts.latency_regression))
+    checks.append(latency_check(report, opts.latency_regression))
     failed = [c.name for c in checks if c.status == "failed" and c.blocking]
     status = "failed" if failed else "passed"
     summary = _summary(report, plan, failed)
@@ -250,7 +250,9 @@ def _ceiling_checks(report: ProfileReport) -> list[Check]:
     ]
 
 
-def _latency_check(report: ProfileReport, policy: str) -> Check:
+def latency_check(report: ProfileReport, policy: str) -> Check:
+    """The champion comparison as a check: a slower candidate fails it (``block``, a
+    blocking check) or only warns (``warn``); not compared: skipped with the reason."""
     blocking = policy == "block"
     comparison = report.comparison
     if comparison is None:
