@@ -12,6 +12,7 @@ import time
 import uuid
 
 import pytest
+import yaml
 
 from mlops_ci.result import read_step_result
 from tests.helpers import cli_env, free_port, run_cli
@@ -93,9 +94,14 @@ def test_serve_profile_recommends_resources_and_the_gate_shows_it(tmp_path, cens
         env=cli_env(),
     )
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-    manifests = (tmp_path / ".mlops-ci/kubernetes/census.yaml").read_text()
-    assert f"cpu: {out['cpu-request']}" in manifests and f"memory: {out['memory-limit']}" in manifests
-    assert f"\n  replicas: {out['replicas']}\n" in manifests
+    manifests = yaml.safe_load_all((tmp_path / ".mlops-ci/kubernetes/census.yaml").read_text())
+    deployment = next(m for m in manifests if m["kind"] == "Deployment")
+    resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources == {
+        "requests": {"cpu": out["cpu-request"], "memory": out["memory-request"]},
+        "limits": {"cpu": out["cpu-limit"], "memory": out["memory-limit"]},
+    }
+    assert deployment["spec"]["replicas"] == int(out["replicas"])
     assert "from profile" in deploy.stdout
 
     comment = run_cli(["report", "--out-dir", str(tmp_path / ".mlops-ci")], cwd=tmp_path, env=cli_env())
