@@ -46,7 +46,10 @@ def census_pipeline(classifier: Any = None, *, rows: int = 3000) -> Any:
         ]
     )
     pipeline = Pipeline(
-        [("preprocess", preprocess), ("classifier", classifier or LogisticRegression(max_iter=1000))]
+        [
+            ("preprocess", preprocess),
+            ("classifier", classifier if classifier is not None else LogisticRegression(max_iter=1000)),
+        ]
     )
     return pipeline.fit(train[NUMERIC + CATEGORICAL], train[TARGET])
 
@@ -86,6 +89,29 @@ def census_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A converted census-income logistic regression: 14 columns, 6 numeric and 8 strings."""
     folder = tmp_path_factory.mktemp("census-model")
     write_model_dir(folder, census_pipeline())
+    return folder
+
+
+@pytest.fixture(scope="session")
+def slow_forest_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 100-tree random forest of full-depth trees: on 64-row calls about 4 times the
+    logistic regression's latency (the deliberately slower candidate of the profile tests)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    folder = tmp_path_factory.mktemp("forest-model")
+    write_model_dir(
+        folder, census_pipeline(RandomForestClassifier(n_estimators=100, random_state=0), rows=3000)
+    )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def other_lr_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another logistic regression (other coefficients, the same cost per row)."""
+    from sklearn.linear_model import LogisticRegression
+
+    folder = tmp_path_factory.mktemp("other-lr-model")
+    write_model_dir(folder, census_pipeline(LogisticRegression(C=0.2, max_iter=1000), rows=2000))
     return folder
 
 

@@ -68,6 +68,16 @@ class ContainerStats:
     cpu_percent: float | None
 
 
+@dataclass(frozen=True)
+class ContainerState:
+    """Whether the container still runs, and how it ended: ``oom_killed`` when the kernel
+    killed it for exceeding its memory limit."""
+
+    running: bool
+    exit_code: int | None
+    oom_killed: bool
+
+
 class RunningContainer(ABC):
     def __init__(self, engine: Engine, container_id: str, host_port: int) -> None:
         self.engine = engine
@@ -102,6 +112,9 @@ class RunningContainer(ABC):
 
     @abstractmethod
     def stats(self) -> ContainerStats: ...
+
+    @abstractmethod
+    def state(self) -> ContainerState: ...
 
     @abstractmethod
     def logs(self, *, tail: int = 200) -> str: ...
@@ -145,6 +158,10 @@ class Engine(ABC):
 
     @abstractmethod
     def remove_image(self, ref: str) -> None: ...
+
+    def copy_from_image(self, image: str, path: str, destination: Path) -> Path:
+        """Copy folder ``path`` out of ``image`` into ``destination`` (without running it)."""
+        raise UsageError(f"copying files out of an image is not supported with {self.name}")
 
 
 # -- Docker ------------------------------------------------------------------------------
@@ -224,6 +241,8 @@ class DockerEngine(Engine):
             kwargs["nano_cpus"] = int(cpus * 1e9)
         if memory:
             kwargs["mem_limit"] = memory
+            # No swap on top: the limit is the memory the model gets, as on Kubernetes.
+            kwargs["memswap_limit"] = memory
         if name:
             kwargs["name"] = name
         try:
@@ -256,6 +275,34 @@ class DockerEngine(Engine):
             image_id = self.client.images.get(ref).id
             self.client.images.remove(image_id, force=True)
 
+    def copy_from_image(self, image: str, path: str, destination: Path) -> Path:
+        import io
+        import tarfile
+
+        import docker
+
+        try:
+            container = self.client.containers.create(image)
+        except docker.errors.ImageNotFound:
+            raise UsageError(f"image {image} does not exist in {self.describe()}") from None
+        try:
+            try:
+                stream, _ = container.get_archive(path)
+            except docker.errors.NotFound:
+                raise UsageError(f"image {image} has no {path}") from None
+            data = io.BytesIO(b"".join(stream))
+            destination.mkdir(parents=True, exist_ok=True)
+            with tarfile.open(fileobj=data) as archive:
+                # The "data" filter refuses links and paths that leave the destination.
+                if hasattr(tarfile, "data_filter"):
+                    archive.extractall(destination, filter="data")
+                else:  # pragma: no cover - Python < 3.10.12
+                    archive.extractall(destination)
+        finally:
+            with contextlib.suppress(Exception):
+                container.remove(force=True)
+        return destination / Path(path).name
+
     def prune_build_stages(self) -> None:
         """Remove the untagged build-stage images the classic builder keeps as cache."""
         self.client.images.prune(filters={"dangling": True, "label": "io.mlops-ci.stage=build"})
@@ -270,6 +317,11 @@ class DockerContainer(RunningContainer):
     def is_running(self) -> bool:
         self.container.reload()
         return self.container.status in ("created", "running", "restarting")
+
+    def state(self) -> ContainerState:
+        self.container.reload()
+        state = self.container.attrs.get("State") or {}
+        return ContainerState(bool(state.get("Running")), state.get("ExitCode"), bool(state.get("OOMKilled")))
 
     def stats(self) -> ContainerStats:
         data = self.container.stats(stream=False)
@@ -422,7 +474,7 @@ class BuildahEngine(Engine):
         if cpus:
             command += ["--cpus", str(cpus)]
         if memory:
-            command += ["--memory", str(memory)]
+            command += ["--memory", str(memory), "--memory-swap", str(memory)]
         if name:
             command += ["--name", name]
         for key in env or {}:
@@ -457,6 +509,17 @@ class PodmanContainer(RunningContainer):
             )
         except (ValueError, IndexError, KeyError):
             return ContainerStats(None, None, None)
+
+    def state(self) -> ContainerState:
+        done = self._podman(
+            "inspect", "-f", "{{.State.Running}} {{.State.ExitCode}} {{.State.OOMKilled}}", self.id
+        )
+        parts = done.stdout.split()
+        if len(parts) != 3:
+            return ContainerState(False, None, False)
+        return ContainerState(
+            parts[0] == "true", int(parts[1]) if parts[1].lstrip("-").isdigit() else None, parts[2] == "true"
+        )
 
     def logs(self, *, tail: int = 200) -> str:
         done = self._podman("logs", "--tail", str(tail), self.id)

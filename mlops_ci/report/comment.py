@@ -246,6 +246,8 @@ def _finding(finding) -> str:
 
 
 def _numbers_phrase(check) -> str:
+    if _kind(check) == "latency" and _ratio(check) is not None:
+        return _latency_phrase(check)
     parts = []
     if check.baseline is not None and check.value is not None:
         parts.append(f"challenger {fmt.num(check.value)} vs champion {fmt.num(check.baseline)}")
@@ -258,6 +260,33 @@ def _numbers_phrase(check) -> str:
         parts.append(f"difference {fmt.signed(difference)}")
     elif check.interval:
         parts.append(f"interval {fmt.interval(check.interval, sign=False)}")
+    if check.p_value is not None:
+        parts.append(f"p {fmt.p_value(check.p_value)}")
+    return ", ".join(parts)
+
+
+def _ratio(check) -> float | None:
+    """A latency check's ratio challenger / champion (of p95), as the step recorded it."""
+    value = check.details.get("ratio")
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _ratio_text(check) -> str:
+    ratio = _ratio(check)
+    if ratio is None:
+        return fmt.interval(check.interval, sign=False) or fmt.DASH
+    text = f"×{ratio:.2f}"
+    if check.interval and None not in check.interval:
+        text += f" [{check.interval[0]:.2f}, {check.interval[1]:.2f}]"
+    return text
+
+
+def _latency_phrase(check) -> str:
+    metric = str(check.details.get("metric") or "latency").replace("-ms", "")
+    parts = []
+    if check.value is not None and check.baseline is not None:
+        parts.append(f"{metric} {fmt.num(check.value)} ms vs champion {fmt.num(check.baseline)} ms")
+    parts.append(f"ratio {_ratio_text(check)}")
     if check.p_value is not None:
         parts.append(f"p {fmt.p_value(check.p_value)}")
     return ", ".join(parts)
@@ -326,6 +355,30 @@ def _comparison_row(decision: CheckDecision) -> dict[str, str]:
         "difference": cell,
         "p": fmt.p_value(check.p_value),
         "rule": _rule_cell(check),
+        "decision": _decision_cell(decision),
+    }
+
+
+def _latency_row(decision: CheckDecision) -> dict[str, str]:
+    """A latency comparison: p95 of champion and challenger in ms, and their ratio with its
+    interval (a ratio, not a difference)."""
+    check = decision.check
+    if _ratio(check) is None:
+        return _comparison_row(decision)
+    ratio = _ratio_text(check)
+    if decision.outcome == "block":
+        ratio = f"**{ratio}**"
+    threshold = check.threshold
+    rule = (
+        f"lower bound ≤ ×{fmt.plain(threshold)}" if isinstance(threshold, (int, float)) else _rule_cell(check)
+    )
+    return {
+        "name": fmt.text(check.name),
+        "baseline": f"{fmt.num(check.baseline)} ms" if check.baseline is not None else fmt.DASH,
+        "value": f"{fmt.num(check.value)} ms" if check.value is not None else fmt.DASH,
+        "difference": ratio,
+        "p": fmt.p_value(check.p_value),
+        "rule": rule,
         "decision": _decision_cell(decision),
     }
 
@@ -482,7 +535,7 @@ def _profile_view(step: StepDecision) -> dict[str, Any]:
     others = [d for d in step.checks if _kind(d.check) != "latency"]
     measured = []
     if out.get("throughput-rps"):
-        measured.append(f"**{_number_text(out['throughput-rps'])} req/s**")
+        measured.append(f"**{_number_text(out['throughput-rps'])} req/s** per replica")
     for key, label in (("p50-ms", "p50"), ("p99-ms", "p99")):
         if out.get(key):
             measured.append(f"{label} {_number_text(out[key])} ms")
@@ -500,13 +553,40 @@ def _profile_view(step: StepDecision) -> dict[str, Any]:
     line = " · ".join(measured)
     if line and recommendation:
         line += " → recommended: " + ", ".join(recommendation)
+    goal = []
+    if out.get("target-rps"):
+        goal.append(f"{_number_text(out['target-rps'])} req/s")
+    if out.get("slo-p99-ms"):
+        goal.append(f"p99 ≤ {_number_text(out['slo-p99-ms'])} ms")
+    if line and goal:
+        line += " for " + " at ".join(goal)
+    how = []
+    server = out.get("server")
+    if server:
+        how.append(_SERVER_WORDS.get(server, fmt.text(server)))
+    if out.get("load-generator"):
+        generator = fmt.text(out["load-generator"])
+        if out.get("generator-ceiling-rps"):
+            generator += f" (its ceiling here: {_number_text(out['generator-ceiling-rps'])} req/s)"
+        how.append(f"load from {generator}")
+    if out.get("inprocess-p50-ms"):
+        how.append(f"ONNX Runtime alone: p50 {_number_text(out['inprocess-p50-ms'])} ms per row")
     return {
         "line": line,
         "measured": bool(measured),
+        "how": "; ".join(how),
         "summary": fmt.text(step.result.summary, limit=300),
-        "latency": [_comparison_row(d) for d in latency],
+        "latency": [_latency_row(d) for d in latency],
         "others": [_plain_row(d) for d in others],
     }
+
+
+_SERVER_WORDS = {
+    "container": "measured on the serving image under CPU limits",
+    "serve": "measured on `mlops-ci serve` (no container engine: no CPU limits)",
+    "endpoint": "measured on the given endpoint",
+    "none": "in-process only",
+}
 
 
 def _pair(request: str | None, limit: str | None) -> str | None:

@@ -135,6 +135,13 @@ def _process_lines(started: float) -> list[str]:
             "# TYPE process_resident_memory_bytes gauge",
             f"process_resident_memory_bytes {rss}",
         ]
+    peak = max_resident_memory_bytes()
+    if peak is not None:
+        lines += [
+            "# HELP process_resident_memory_max_bytes Largest resident memory size since the start, in bytes.",
+            "# TYPE process_resident_memory_max_bytes gauge",
+            f"process_resident_memory_max_bytes {peak}",
+        ]
     return lines
 
 
@@ -143,6 +150,27 @@ def resident_memory_bytes() -> int | None:
         with open("/proc/self/statm", encoding="ascii") as handle:
             return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
+        return None
+
+
+def max_resident_memory_bytes() -> int | None:
+    """Peak resident memory of this process image: what the profile step sizes memory
+    requests by. Linux: VmHWM (ru_maxrss would count the parent's memory at fork time,
+    which exec does not reset); elsewhere ru_maxrss (bytes on macOS)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import resource
+        import sys
+
+        peak = int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        return peak if sys.platform == "darwin" else peak * 1024
+    except (ImportError, OSError, ValueError):
         return None
 
 

@@ -19,7 +19,16 @@ __all__ = [
 ]
 
 # In pipeline order.
-STEP_NAMES: tuple[str, ...] = ("train", "register", "validate", "package", "deploy", "drift", "gate")
+STEP_NAMES: tuple[str, ...] = (
+    "train",
+    "register",
+    "validate",
+    "package",
+    "profile",
+    "deploy",
+    "drift",
+    "gate",
+)
 
 
 def get_step(name: str) -> Step:

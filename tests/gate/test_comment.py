@@ -74,7 +74,10 @@ def test_the_block_comment_shows_what_the_issue_asks_for():
     )
     assert "ONNX parity: ✅ 3 of 3 parity checks passed" in body
     assert "`ghcr.io/acme/census-income:9f2c1ab` · 187.3 MB · `sha256:4b825dc642cb…`" in body
-    assert "recommended: CPU 250m request / 1 limit, memory 128Mi request / 256Mi limit, 2 replicas" in body
+    assert (
+        "recommended: CPU 250m request / 1 limit, memory 128Mi request / 256Mi limit, 2 replicas for 5,000 req/s "
+        "at p99 ≤ 50 ms" in body
+    )
     assert "[MLflow run](https://mlflow.acme.example/#/experiments/4/runs/" in body
     assert "[model version](https://mlflow.acme.example/#/models/census-income/versions/9)" in body
     assert f"[pipeline]({PIPELINE_URL})" in body

@@ -1,0 +1,17 @@
+"""Profiling a served model: what it costs to serve and whether a change made it slower.
+
+- ``inprocess``: ONNX Runtime in this process, across intra-op thread counts and batch sizes.
+- ``loadgen``: load generators (wrk when installed, else a keep-alive asyncio client) and
+  the generator's own ceiling against a trivial endpoint.
+- ``targets``: the server under load - a container with CPU/memory limits, `mlops-ci
+  serve` in a subprocess, or a URL - and its CPU/memory use read from ``/metrics``.
+- ``sweep``: concurrency x CPU limits end to end, and the smallest memory limit that does
+  not run out of memory.
+- ``recommend``: CPU/memory requests and limits and replicas for a target throughput at a
+  p99 latency objective.
+- ``compare``: candidate vs champion latency, measured interleaved, decided with a
+  bootstrap interval on the ratio of p95s (``stats``).
+- ``report``: the report JSON, markdown tables and the latency-vs-throughput plot.
+
+Nothing here knows about the CLI or the CI platform; ``mlops_ci.steps.profile`` wires it.
+"""
