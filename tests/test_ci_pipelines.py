@@ -80,14 +80,22 @@ STEP_LINE = re.compile(
 def show(request, capsys):
     """Print a run's step lines in the test output even when it passes (the whole log when
     it fails, through the assertion)."""
+    # (under pytest-xdist a worker has no terminal: the lines go to the test's report)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
 
     def show_run(run) -> None:
         lines = [line for line in run.log.splitlines() if STEP_LINE.search(line)]
-        with capsys.disabled():
-            reporter.write_line(f"\n--- {request.node.name} ({run.elapsed_s:.0f} s)")
-            for line in lines:
-                reporter.write_line("    " + line.strip()[:200])
+        summary = [
+            f"--- {request.node.name} ({run.elapsed_s:.0f} s)",
+            *("    " + line.strip()[:200] for line in lines),
+        ]
+        if reporter is not None:
+            with capsys.disabled():
+                reporter.write_line("")
+                for line in summary:
+                    reporter.write_line(line)
+        else:
+            request.node.user_properties.append(("steps", "\n".join(summary)))
         print(run.log)
 
     return show_run
