@@ -33,7 +33,10 @@ class Option:
     default: Any = None
     choices: tuple[str, ...] = ()
     metavar: str | None = None
-    # Further environment variables read after MLOPS_CI_<NAME>, e.g. MLFLOW_TRACKING_URI.
+    # The environment variable when it is not MLOPS_CI_<NAME>: deploy's --target would
+    # otherwise share MLOPS_CI_TARGET with the label column's --target.
+    env: str | None = None
+    # Further environment variables read after the first, e.g. MLFLOW_TRACKING_URI.
     env_aliases: tuple[str, ...] = ()
     # False for structured values that only the config file can express (lists of checks).
     cli: bool = True
@@ -55,7 +58,7 @@ class Option:
 
     @property
     def env_var(self) -> str:
-        return ENV_PREFIX + self.name.upper().replace("-", "_")
+        return self.env or ENV_PREFIX + self.name.upper().replace("-", "_")
 
     def json_schema(self) -> dict[str, Any]:
         if self.schema is not None:

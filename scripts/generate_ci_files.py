@@ -63,6 +63,8 @@ class Input:
     env: str | None  # the variable it reaches mlops-ci through; None when the wrapper uses it itself
     option: Option | None = None
     steps: tuple[str, ...] = ()
+    # Variables of the same-named option of other steps (the root action sets them all).
+    other_envs: tuple[str, ...] = ()
 
 
 # Inputs that are not step options. Their variables are read by the CLI (config, debug) or
@@ -187,7 +189,8 @@ def union_inputs(steps: Sequence[Step]) -> list[Input]:
                 f"(step {', '.join(tuple(s for i in group for s in i.steps))}) {group[0].description}"
                 for group in grouped_by_description(items)
             )
-        result.append(Input(name, description, first.env, first.option, taken_by))
+        other_envs = tuple(dict.fromkeys(i.env for i in items[1:] if i.env and i.env != first.env))
+        result.append(Input(name, description, first.env, first.option, taken_by, other_envs))
     return result
 
 
@@ -282,7 +285,9 @@ def action_yaml(
     ]
     if step_input:
         out.append("        MLOPS_CI_STEP: ${{ inputs.step }}")
-    out += [f"        {i.env}: ${{{{ inputs.{i.name} }}}}" for i in env_inputs]
+    out += [
+        f"        {env}: ${{{{ inputs.{i.name} }}}}" for i in env_inputs for env in (i.env, *i.other_envs)
+    ]
     out += ["      run: |"] + ["        " + line if line else "" for line in run_script.splitlines()]
     return "\n".join(out) + "\n"
 

@@ -93,3 +93,22 @@ def test_bad_flag_value_names_the_flag():
 def test_env_booleans():
     assert values(env={"MLOPS_CI_FORCE": "true"})["force"] is True
     assert values(env={"MLOPS_CI_FORCE": "0"})["force"] is False
+
+
+def test_no_two_settings_or_outputs_share_an_environment_variable():
+    """A variable set for one step must not be read as another setting by the next: two
+    different options never share one (deploy's --target is not the label column), and no
+    option reads the MLOPS_CI_<STEP>_<OUTPUT> variables GitLab's dotenv reports pass on."""
+    from mlops_ci.platforms.gitlab import dotenv_name
+    from mlops_ci.steps import all_steps
+
+    # (an option of the same name and kind in two steps is the same setting)
+    readers: dict[str, set[tuple]] = {}
+    for step in all_steps().values():
+        for option in (*step.options, *step.top_level_options):
+            for variable in (option.env_var, *option.env_aliases):
+                readers.setdefault(variable, set()).add((option.name, option.kind))
+    shared = {variable: options for variable, options in readers.items() if len(options) > 1}
+    assert shared == {}
+    outputs = {dotenv_name(step.name, o.name) for step in all_steps().values() for o in step.outputs}
+    assert outputs.isdisjoint(readers), outputs & set(readers)

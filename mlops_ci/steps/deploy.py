@@ -31,6 +31,8 @@ OPTIONS = (
         "kubernetes (render, validate and apply manifests)",
         choices=TARGETS,
         default="registry",
+        # (MLOPS_CI_TARGET is the label column; MLOPS_CI_DEPLOY_TARGET the output in deploy.env)
+        env="MLOPS_CI_DEPLOYMENT_TARGET",
     ),
     Option(
         "version",
@@ -46,7 +48,14 @@ OPTIONS = (
         default=False,
     ),
     # registry
-    Option("alias", "Alias that marks the production model", default="champion", metavar="ALIAS"),
+    # (MLOPS_CI_ALIAS is the list of aliases register sets)
+    Option(
+        "alias",
+        "Alias that marks the production model",
+        default="champion",
+        metavar="ALIAS",
+        env="MLOPS_CI_CHAMPION_ALIAS",
+    ),
     Option(
         "previous-alias",
         "Alias that keeps the replaced champion (what --rollback restores)",
