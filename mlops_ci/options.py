@@ -83,7 +83,10 @@ _KIND_SCHEMAS = {
     "float": lambda: {"type": "number"},
     "bool": lambda: {"type": "boolean"},
     # A single string is accepted where a list is expected: `data: data/train.csv`.
-    "list": lambda: {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+    # Numbers are list items too (`batch-sizes: [1, 64]`); they are read as their text.
+    "list": lambda: {
+        "anyOf": [{"type": ["string", "number"]}, {"type": "array", "items": {"type": ["string", "number"]}}]
+    },
     "paths": lambda: {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
     "map": lambda: {"type": "object", "additionalProperties": dict(_SCALAR)},
 }
@@ -193,7 +196,12 @@ def _from_config(option: Option, value: Any, config_dir: Path) -> Any:
         items = [value] if isinstance(value, str) else list(value)
         return [_absolute(item, config_dir) for item in items]
     if option.kind == "list":
-        return [value] if isinstance(value, str) else list(value)
+        items = value if isinstance(value, list) else [value]
+        # (a structured list, e.g. validate's checks, keeps its mappings as they are)
+        return [
+            str(item) if isinstance(item, (int, float)) and not isinstance(item, bool) else item
+            for item in items
+        ]
     if option.kind == "map":
         return dict(value)
     if option.kind == "float" and isinstance(value, int):

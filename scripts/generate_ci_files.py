@@ -49,6 +49,22 @@ GITLAB_REPORTS = {
 }
 # Steps whose GitLab job runs even when an earlier stage failed (the gate reports failures).
 GITLAB_ALWAYS = {"gate"}
+# When a component's job runs. The model pipeline's steps: in merge requests and on the
+# default branch, not in scheduled pipelines (those are drift's); deploy: on the default
+# branch only, never for an unmerged change; drift: in scheduled pipelines.
+DEFAULT_BRANCH = "$CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH"
+PIPELINE_RULES = (
+    '$CI_PIPELINE_SOURCE == "merge_request_event"',
+    f'{DEFAULT_BRANCH} && $CI_PIPELINE_SOURCE != "schedule"',
+)
+GITLAB_RULES = {
+    # (a merge request pipeline has no CI_COMMIT_BRANCH on GitLab; said twice for runners
+    # that set one anyway)
+    "deploy": (
+        f'{DEFAULT_BRANCH} && $CI_PIPELINE_SOURCE != "schedule" && $CI_PIPELINE_SOURCE != "merge_request_event"',
+    ),
+    "drift": ('$CI_PIPELINE_SOURCE == "schedule"',),
+}
 # Options for one platform only: a GitHub action has no use for `gitlab-token`, nor a GitLab
 # component for `github-token`.
 OTHER_PLATFORM_PREFIX = {"github": "gitlab-", "gitlab": "github-"}
@@ -429,10 +445,14 @@ def gitlab_template(step: Step) -> str:
             for kind, name in GITLAB_REPORTS.get(step.name, {}).items()
         ),
         "  rules:",
-        '    - if: $CI_PIPELINE_SOURCE == "merge_request_event"',
-        *(["      when: always"] if step.name in GITLAB_ALWAYS else []),
-        "    - if: $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH",
-        *(["      when: always"] if step.name in GITLAB_ALWAYS else []),
+        *(
+            line
+            for condition in GITLAB_RULES.get(step.name, PIPELINE_RULES)
+            for line in (
+                f"    - if: {condition}",
+                *(["      when: always"] if step.name in GITLAB_ALWAYS else []),
+            )
+        ),
     ]
     return "\n".join(out) + "\n"
 

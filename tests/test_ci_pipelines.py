@@ -7,6 +7,7 @@ action and a component, executing nothing."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -32,15 +33,23 @@ from tests.helpers import EXAMPLE
 pytestmark = pytest.mark.slow
 
 STEPS = all_steps()
-# The steps the example pipelines run, read from them (a step joins by being added there).
-GITHUB_STEPS = re.findall(
+# The steps the example pipelines run, read from them (a step joins by being added there);
+# deploy runs on the default branch only, so a pull/merge request runs the others.
+MAIN_BRANCH_ONLY = {"deploy"}
+GITHUB_ALL_STEPS = re.findall(
     r"uses: mlops-ci/mlops-ci/actions/([a-z]+)@",
     (EXAMPLE / ".github" / "workflows" / "model.yml").read_text(),
 )
-GITLAB_STEPS = [
+GITLAB_ALL_STEPS = [
     Path(include["file"]).stem
     for include in yaml.safe_load((EXAMPLE / ".gitlab-ci.yml").read_text())["include"]
 ]
+GITHUB_STEPS = [step for step in GITHUB_ALL_STEPS if step not in MAIN_BRANCH_ONLY]
+GITLAB_STEPS = [step for step in GITLAB_ALL_STEPS if step not in MAIN_BRANCH_ONLY]
+# The Docker engine the package and profile steps build and run the image on, and the base
+# image it already holds: this machine has no Docker Hub (a runner pulls python:3.11-slim).
+DOCKER = {"DOCKER_HOST": os.environ.get("DOCKER_HOST", "")}
+BASE_IMAGE = os.environ.get("MLOPS_CI_TEST_BASE_IMAGE", "localhost/mlops-ci-test-base:bookworm")
 PR_NUMBER = 7
 # What a real GitLab runner sets and gitlab-ci-local, on purpose, does not.
 GITLAB_RUNNER = {"GITLAB_CI": "true"}
@@ -118,7 +127,9 @@ def example_copy(tmp_path: Path, name: str) -> Path:
         ignore=shutil.ignore_patterns(".mlops-ci", "__pycache__"),
     )
     config = project / "mlops-ci.yaml"
-    config.write_text(config.read_text().replace("census-income", name))
+    settings = yaml.safe_load(config.read_text().replace("census-income", name))
+    settings.setdefault("package", {})["base-image"] = BASE_IMAGE
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
     return commit_all(project)
 
 
@@ -194,7 +205,7 @@ def test_example_github_workflow_runs_with_act(
         release=release,
         variables={"MLFLOW_TRACKING_URI": mlflow_server},
         action_cache=act_cache,
-        env={"GITHUB_API_URL": forge.url},
+        env={"GITHUB_API_URL": forge.url, **DOCKER},
         secrets={"GITHUB_TOKEN": FORGE_TOKEN},
     )
     show(run)
@@ -206,6 +217,8 @@ def test_example_github_workflow_runs_with_act(
     installs, reuses = run.log.count("::group::Installing mlops-ci"), run.log.count("is already installed")
     assert installs <= 1 and installs + reuses == len(GITHUB_STEPS)
     assert "🏁  Job succeeded" in run.log
+    for step in MAIN_BRANCH_ONLY:  # not for a pull request
+        assert f"{step}: passed - " not in run.log
     assert FORGE_TOKEN not in run.log
 
     results = {
@@ -231,6 +244,7 @@ def test_example_gitlab_pipeline_runs_with_gitlab_ci_local(
         # The component installs mlops-ci from PyPI by default; here from the release's files.
         variables={
             "MLFLOW_TRACKING_URI": mlflow_server,
+            **DOCKER,
             "MLOPS_CI_INSTALL": str(release),
             "GITLAB_TOKEN": FORGE_TOKEN,
             "CI_SERVER_URL": forge.url,
@@ -272,12 +286,15 @@ def listed_jobs(project: Path, variables: dict[str, str]) -> set[str]:
     return {line.split(";")[0] for line in run.log.splitlines()[1:] if line.startswith("mlops-ci-")}
 
 
-def test_components_run_in_merge_requests_and_on_the_default_branch_only(tmp_path, release):
+def test_components_run_in_merge_requests_and_deploy_on_the_default_branch_only(tmp_path, release):
     project = example_copy(tmp_path, "rules")
     prepare_gitlab_project(project, release)
-    every_step = {f"mlops-ci-{step}" for step in GITLAB_STEPS}
-    assert listed_jobs(project, MERGE_REQUEST) == every_step
-    assert listed_jobs(project, {}) == every_step  # a push to main, the default branch
+    assert listed_jobs(project, MERGE_REQUEST) == {f"mlops-ci-{step}" for step in GITLAB_STEPS}
+    # A push to main, the default branch: deploy too.
+    every_step = {f"mlops-ci-{step}" for step in GITLAB_ALL_STEPS}
+    assert listed_jobs(project, {}) == every_step >= {"mlops-ci-deploy"}
+    # A scheduled pipeline is drift's: none of the model pipeline's jobs.
+    assert listed_jobs(project, {"CI_PIPELINE_SOURCE": "schedule"}) == set()
     subprocess.run(["git", "checkout", "-q", "-b", "experiment"], cwd=project, check=True)
     assert listed_jobs(project, {}) == set()  # a push to another branch
 

@@ -112,3 +112,13 @@ def test_no_two_settings_or_outputs_share_an_environment_variable():
     assert shared == {}
     outputs = {dotenv_name(step.name, o.name) for step in all_steps().values() for o in step.outputs}
     assert outputs.isdisjoint(readers), outputs & set(readers)
+
+
+def test_numbers_in_a_config_list_are_read_as_their_text():
+    import jsonschema
+
+    option = OPTIONS[3]  # alias, a list
+    jsonschema.validate([1, 64], option.json_schema())
+    jsonschema.validate(0.5, option.json_schema())
+    assert values(config={"alias": [1, 64]})["alias"] == ["1", "64"]
+    assert values(config={"alias": 0.5})["alias"] == ["0.5"]
