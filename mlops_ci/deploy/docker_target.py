@@ -172,18 +172,10 @@ def smoke_test(container, url: str, override: dict | None) -> str | None:
 def deploy_docker(ctx: StepContext) -> StepResult:
     import docker
 
-    from mlops_ci.deploy import kube_manifests as km
     from mlops_ci.steps import deploy as step
 
     opts = ctx.options
-    model = step.model_name(ctx, required=False)
-    name = (
-        km.check_name(opts.name or (km.kube_name(model) if model else ""), "--name")
-        if (opts.name or model)
-        else None
-    )
-    if name is None:
-        raise UsageError("no service name: pass --name or set model-name")
+    name, model = step.service_name(ctx, missing="no service name: pass --name or set model-name")
     override = None
     if opts.smoke_request is not None:
         try:

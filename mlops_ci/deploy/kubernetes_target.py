@@ -21,14 +21,9 @@ def deploy_kubernetes(ctx: StepContext) -> StepResult:
     from mlops_ci.steps import deploy as step
 
     opts = ctx.options
-    model = step.model_name(ctx, required=False)
-    name = (
-        km.check_name(opts.name or (km.kube_name(model) if model else ""), "--name")
-        if (opts.name or model)
-        else None
+    name, model = step.service_name(
+        ctx, missing="no name for the Kubernetes objects: pass --name or set model-name"
     )
-    if name is None:
-        raise UsageError("no name for the Kubernetes objects: pass --name or set model-name")
     folder = ctx.out_dir / "kubernetes"
     if opts.rollback:
         return _rollback(ctx, name, model, folder)

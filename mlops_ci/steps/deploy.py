@@ -231,6 +231,18 @@ def model_name(ctx: StepContext, *, required: bool = True) -> str | None:
     return check_model_name(name)
 
 
+def service_name(ctx: StepContext, *, missing: str) -> tuple[str, str | None]:
+    """The name of the deployed objects (--name, else the model name made a DNS label) and
+    the model name; ``missing`` is the usage error when there is neither."""
+    from mlops_ci.deploy import kube_manifests as km
+
+    model = model_name(ctx, required=False)
+    name = ctx.options.name or (km.kube_name(model) if model else "")
+    if not name:
+        raise UsageError(missing)
+    return km.check_name(name, "--name"), model
+
+
 def candidate_version(ctx: StepContext) -> str:
     version = (
         ctx.options.version
