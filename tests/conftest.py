@@ -15,6 +15,27 @@ import pytest
 
 from tests.helpers import EXAMPLE, free_port, wait_http
 
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Print the step lines a pipeline test left in its report (tests/test_ci_pipelines.py's
+    `show`): under pytest-xdist the workers have no terminal, so this process prints them."""
+    lines = [value for name, value in report.user_properties if name == "pipeline steps"]
+    config = _session.get("config")
+    reporter = config.pluginmanager.get_plugin("terminalreporter") if config is not None else None
+    if lines and report.when == "call" and reporter is not None:
+        for block in lines:
+            reporter.write_line("")
+            reporter.write_line(block)
+
+
+_session: dict[str, pytest.Config] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    _session["config"] = config
+
+
 # Small real models (converted to ONNX) for the serving, conversion and package tests.
 pytest_plugins = ["tests.model_fixtures"]
 

@@ -89,7 +89,8 @@ STEP_LINE = re.compile(
 def show(request, capsys):
     """Print a run's step lines in the test output even when it passes (the whole log when
     it fails, through the assertion)."""
-    # (under pytest-xdist a worker has no terminal: the lines go to the test's report)
+    # (under pytest-xdist a worker has no terminal: the lines go to the test's report, which
+    # tests/conftest.py prints)
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
 
     def show_run(run) -> None:
@@ -98,13 +99,13 @@ def show(request, capsys):
             f"--- {request.node.name} ({run.elapsed_s:.0f} s)",
             *("    " + line.strip()[:200] for line in lines),
         ]
-        if reporter is not None:
+        if not hasattr(request.config, "workerinput"):  # not a pytest-xdist worker
             with capsys.disabled():
                 reporter.write_line("")
                 for line in summary:
                     reporter.write_line(line)
         else:
-            request.node.user_properties.append(("steps", "\n".join(summary)))
+            request.node.user_properties.append(("pipeline steps", "\n".join(summary)))
         print(run.log)
 
     return show_run
