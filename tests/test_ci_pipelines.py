@@ -181,7 +181,7 @@ def assert_one_verdict(comments: list[dict], statuses: list[dict], forge: FakeFo
     assert FORGE_TOKEN not in json.dumps(comments)
 
 
-def test_example_github_workflow_runs_with_act(
+def test_example_github_workflow_runs_with_act_on_a_pull_request_then_on_main(
     tmp_path, show, release, act_cache, forge, mlflow_server, client, unique_name
 ):
     project = example_copy(tmp_path / "repo", unique_name)
@@ -232,6 +232,32 @@ def test_example_github_workflow_runs_with_act(
     assert version.tags["mlops_ci.platform"] == "github" and version.tags["mlops_ci.pr"] == str(PR_NUMBER)
     assert results["gate"]["outputs"]["verdict"] == "pass"
     assert_one_verdict(forge.github_comments(FORGE_REPO, PR_NUMBER), forge.check_runs + forge.statuses, forge)
+
+    # Merged: the same workflow on a push to main reuses the run and the version, and deploy
+    # promotes it (its validation passed; there was no champion to change under it).
+    assert "champion" not in client.get_registered_model(unique_name).aliases
+    push = {"ref": "refs/heads/main", "after": sha, "repository": {"full_name": FORGE_REPO}}
+    run = run_act(
+        project,
+        workflow=project / ".github" / "workflows" / "model.yml",
+        event="push",
+        payload=push,
+        work=tmp_path,
+        release=release,
+        variables={"MLFLOW_TRACKING_URI": mlflow_server},
+        action_cache=act_cache,
+        env={"GITHUB_API_URL": forge.url, **DOCKER},
+        secrets={"GITHUB_TOKEN": FORGE_TOKEN},
+    )
+    show(run)
+    run.assert_ok()
+    for step in GITHUB_ALL_STEPS:
+        assert f"{step}: passed - " in run.log or f"{step}: skipped - " in run.log
+    assert "train: skipped - " in run.log  # reused, not trained again
+    deploy = printed_outputs(run.log, "deploy")
+    assert_outputs_declared({"step": "deploy", "outputs": deploy})
+    assert client.get_model_version_by_alias(unique_name, "champion").version == "1"
+    assert forge.problems == [] and FORGE_TOKEN not in run.log
 
 
 def test_example_gitlab_pipeline_runs_with_gitlab_ci_local(
