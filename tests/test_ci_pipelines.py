@@ -190,27 +190,33 @@ def test_example_github_workflow_runs_with_act_on_a_pull_request_then_on_main(
     )
     sha = head_commit(project)
     forge.add_pull_request(FORGE_REPO, PR_NUMBER, head_sha=sha)
-    event = {
+    opened = {
         "pull_request": {
             "number": PR_NUMBER,
             "head": {"ref": "better-model", "sha": sha, "repo": {"full_name": FORGE_REPO, "fork": False}},
             "base": {"ref": "main", "repo": {"full_name": FORGE_REPO}},
         }
     }
-    run = run_act(
-        project,
-        workflow=project / ".github" / "workflows" / "model.yml",
-        event="pull_request",
-        payload=event,
-        work=tmp_path,
-        release=release,
-        variables={"MLFLOW_TRACKING_URI": mlflow_server},
-        action_cache=act_cache,
-        env={"GITHUB_API_URL": forge.url, **DOCKER},
-        secrets={"GITHUB_TOKEN": FORGE_TOKEN},
-    )
-    show(run)
-    run.assert_ok()
+
+    def run_workflow(event: str, payload: dict):
+        """The example's model.yml under act, as GitHub would run it for ``event``."""
+        run = run_act(
+            project,
+            workflow=project / ".github" / "workflows" / "model.yml",
+            event=event,
+            payload=payload,
+            work=tmp_path,
+            release=release,
+            variables={"MLFLOW_TRACKING_URI": mlflow_server},
+            action_cache=act_cache,
+            env={"GITHUB_API_URL": forge.url, **DOCKER},
+            secrets={"GITHUB_TOKEN": FORGE_TOKEN},
+        )
+        show(run)
+        run.assert_ok()
+        return run
+
+    run = run_workflow("pull_request", opened)
     for step in GITHUB_STEPS:
         assert f"✅  Success - Main {ACTION_REPO}/actions/{step}@{ACTION_REF}" in run.log
         assert f"{step}: passed - " in run.log
@@ -237,20 +243,7 @@ def test_example_github_workflow_runs_with_act_on_a_pull_request_then_on_main(
     # promotes it (its validation passed; there was no champion to change under it).
     assert "champion" not in client.get_registered_model(unique_name).aliases
     push = {"ref": "refs/heads/main", "after": sha, "repository": {"full_name": FORGE_REPO}}
-    run = run_act(
-        project,
-        workflow=project / ".github" / "workflows" / "model.yml",
-        event="push",
-        payload=push,
-        work=tmp_path,
-        release=release,
-        variables={"MLFLOW_TRACKING_URI": mlflow_server},
-        action_cache=act_cache,
-        env={"GITHUB_API_URL": forge.url, **DOCKER},
-        secrets={"GITHUB_TOKEN": FORGE_TOKEN},
-    )
-    show(run)
-    run.assert_ok()
+    run = run_workflow("push", push)
     for step in GITHUB_ALL_STEPS:
         assert f"{step}: passed - " in run.log or f"{step}: skipped - " in run.log
     assert "train: skipped - " in run.log  # reused, not trained again
