@@ -95,7 +95,7 @@ def build_parser() -> Parser:
         group = sub.add_argument_group(f"{step.name} options")
         add_arguments(group, [SHARED_OPTIONS[name] for name in step.shared])
         add_arguments(group, step.options)
-    from mlops_ci.report.command import report_options
+    from mlops_ci.commands.report import report_options
 
     report = commands.add_parser(
         "report",
@@ -128,11 +128,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.subcommand == "schema":
             return _print_schema(args.which)
         if args.subcommand == "report":
-            from mlops_ci.report.command import run_report
+            from mlops_ci.commands.report import run_report
 
             return run_report(vars(args))
         if args.subcommand == "serve":
-            from mlops_ci.serve import serve_command
+            from mlops_ci.commands.serve import serve_command
 
             return serve_command(vars(args))
         from mlops_ci.runner import run_step

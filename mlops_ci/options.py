@@ -42,11 +42,39 @@ class Option:
     cli: bool = True
     # JSON Schema of a structured value; generated from ``kind`` when not given.
     schema: Mapping[str, Any] | None = None
+    # The range of a number, declared once: the CLI, the environment and the config file's
+    # JSON Schema all check it, and every message has the same wording (``range_text``).
+    # ``minimum``/``maximum`` include the bound; ``above``/``below`` exclude it.
     minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None
+    below: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"option {self.name}: unknown kind {self.kind!r}")
+
+    def range_text(self) -> str:
+        """The allowed range in words, e.g. "greater than 0 and less than 1"."""
+        parts = [
+            f"{words} {bound:g}"
+            for words, bound in (
+                ("at least", self.minimum),
+                ("greater than", self.above),
+                ("at most", self.maximum),
+                ("less than", self.below),
+            )
+            if bound is not None
+        ]
+        return " and ".join(parts)
+
+    def in_range(self, value: float) -> bool:
+        return not (
+            (self.minimum is not None and value < self.minimum)
+            or (self.above is not None and value <= self.above)
+            or (self.maximum is not None and value > self.maximum)
+            or (self.below is not None and value >= self.below)
+        )
 
     @property
     def dest(self) -> str:
@@ -67,8 +95,13 @@ class Option:
             schema = _KIND_SCHEMAS[self.kind]()
             if self.choices:
                 schema["enum"] = list(self.choices)
-            if self.minimum is not None:
-                schema["minimum"] = self.minimum
+            bounds = {
+                "minimum": self.minimum,
+                "maximum": self.maximum,
+                "exclusiveMinimum": self.above,
+                "exclusiveMaximum": self.below,
+            }
+            schema.update({key: bound for key, bound in bounds.items() if bound is not None})
         schema.setdefault("description", self.help)
         if self.default is not None and not callable(self.default):
             schema.setdefault("default", _jsonable(self.default))
@@ -127,6 +160,8 @@ def _help_text(option: Option) -> str:
     parts = [option.help.rstrip(".")]
     if option.choices:
         parts.append("one of: " + ", ".join(option.choices))
+    if option.range_text():
+        parts.append(option.range_text())
     if option.default not in (None, (), [], {}) and not callable(option.default):
         default = option.default
         if isinstance(default, (list, tuple)):
@@ -261,9 +296,14 @@ def _parse_text(option: Option, raw: str, where: str, cwd: Path, *, from_env: bo
         value = raw if not from_env else raw.strip("\n")
     if option.choices and value not in option.choices:
         raise UsageError(f"{where} must be one of {', '.join(option.choices)}; got {raw!r}")
-    if option.minimum is not None and value < option.minimum:
-        raise UsageError(f"{where} must be at least {option.minimum:g}, got {raw!r}")
+    if kind in ("int", "float") and not option.in_range(value):
+        raise UsageError(f"{where} must be {option.range_text()}, got {raw!r}")
     return value
+
+
+def alpha_option(help: str, *, default: float = 0.05, name: str = "alpha") -> Option:
+    """A significance level or error rate: a number strictly between 0 and 1."""
+    return Option(name, help, kind="float", default=default, above=0, below=1)
 
 
 def _split_list(text: str) -> list[str]:

@@ -8,13 +8,13 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from mlops_ci.config import Config, config_schema, load_config
 from mlops_ci.errors import UsageError
-from mlops_ci.options import OptionValues, resolve
+from mlops_ci.options import Option, OptionValues, resolve
 from mlops_ci.platforms import detect_platform
 from mlops_ci.report.summary import step_summary_markdown
 from mlops_ci.result import StepResult, now_iso
@@ -31,6 +31,30 @@ def full_config_schema() -> dict[str, Any]:
 def load_project_config(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> Config:
     raw = flags.get("config") or env.get("MLOPS_CI_CONFIG", "").strip() or None
     return load_config(Path(raw) if raw else None, cwd=cwd, schema=full_config_schema())
+
+
+def resolve_options(
+    flags: Mapping[str, Any],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    top_level: Sequence[Option],
+    section: str | None = None,
+    options: Sequence[Option] = (),
+    flags_only: Sequence[Option] = (),
+) -> tuple[Config, OptionValues]:
+    """The one path from flags, environment and mlops-ci.yaml to option values, for steps
+    and for the commands that are not steps (report, serve): ``top_level`` options are read
+    from the top of the config file, ``options`` from its ``section``, ``flags_only`` from
+    flags and the environment alone."""
+    config = load_project_config(flags, env, cwd)
+    common = dict(flags=flags, env=env, config_dir=config.base_dir, cwd=cwd)
+    values = resolve(top_level, config=config.data, **common)
+    if options:
+        values.update(resolve(options, config=config.section(section) if section else {}, **common))
+    if flags_only:
+        values.update(resolve(flags_only, config={}, **common))
+    return config, OptionValues(values)
 
 
 def run_step(
@@ -51,16 +75,15 @@ def run_step(
     if name not in steps:
         raise UsageError(f"unknown step {name!r}; choose one of {', '.join(steps)}")
     step = steps[name]
-    config = load_project_config(flags, env, cwd)
-    common = dict(flags=flags, env=env, config_dir=config.base_dir, cwd=cwd)
-    values = resolve(step.top_level_options, config=config.data, **common)
-    values.update(resolve(step.options, config=config.section(name), **common))
-    platform = detect_platform(env, cwd=cwd, out_dir=values["out_dir"])
+    config, values = resolve_options(
+        flags, env=env, cwd=cwd, top_level=step.top_level_options, section=name, options=step.options
+    )
+    platform = detect_platform(env, cwd=cwd, out_dir=values.out_dir)
     context = StepContext(
         step=name,
         cwd=cwd,
         config=config,
-        options=OptionValues(values),
+        options=values,
         platform=platform,
         run_context=platform.context(),
         env=env,

@@ -200,7 +200,7 @@ def detect(
 ) -> DriftReport:
     """Test every column in ``columns`` and every prediction column both sides have."""
     if not 0 < alpha < 1:
-        raise UsageError(f"--alpha must be between 0 and 1, got {alpha}")
+        raise ValueError(f"`alpha` must be between 0 and 1, got {alpha}")
     rules = dict(rules or {})
     tests: list[tuple[FeatureTest, bool]] = []
     for column in columns:

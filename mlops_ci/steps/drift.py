@@ -14,7 +14,7 @@ import logging
 from typing import Any
 
 from mlops_ci.errors import UsageError
-from mlops_ci.options import Option
+from mlops_ci.options import Option, alpha_option
 from mlops_ci.platforms.base import ApiSettings, Published, RetrainRequest
 from mlops_ci.result import Check, StepResult
 from mlops_ci.retry import RetryPolicy
@@ -68,13 +68,7 @@ OPTIONS = (
         "features", "Compare only these columns (default: all but the target)", kind="list", metavar="COLUMN"
     ),
     Option("ignore-columns", "Columns never compared (ids, timestamps)", kind="list", metavar="COLUMN"),
-    Option(
-        "alpha",
-        "False-discovery rate across all features (Benjamini–Hochberg)",
-        kind="float",
-        default=0.05,
-        minimum=0,
-    ),
+    alpha_option("False-discovery rate across all features (Benjamini–Hochberg)"),
     Option(
         "psi",
         "Smallest PSI that counts as drift (per-feature overrides in thresholds:)",
@@ -211,8 +205,6 @@ def run(ctx: StepContext) -> StepResult:
             )
     if not opts.current:
         raise UsageError("no current data: pass --current (the serving request logs, CSV or Parquet)")
-    if not 0 < opts.alpha < 1:
-        raise UsageError(f"--alpha must be between 0 and 1, got {opts.alpha}")
     rules = _rules(opts.thresholds)
     retrain = _retrain_settings(ctx) if (opts.retrain or opts.always) else None
     if opts.store_reference and not (opts.model_uri or opts.model_name):

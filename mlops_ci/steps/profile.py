@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_ci.errors import UsageError
-from mlops_ci.options import Option
+from mlops_ci.options import Option, alpha_option
 from mlops_ci.result import StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
 from mlops_ci.steps.profile_models import SERVER_MODES
@@ -144,6 +144,7 @@ OPTIONS = (
         kind="float",
         default=0.001,
         minimum=0,
+        below=1,
     ),
     Option(
         "utilization",
@@ -151,6 +152,7 @@ OPTIONS = (
         kind="float",
         default=0.7,
         minimum=0.01,
+        maximum=1,
     ),
     Option("min-replicas", "Fewest replicas to recommend", kind="int", default=1, minimum=1),
     Option(
@@ -201,7 +203,7 @@ OPTIONS = (
     ),
     Option("compare-rounds", "Interleaved rounds (blocks of each model)", kind="int", default=20, minimum=2),
     Option("compare-batch-size", "Rows per call in the comparison", kind="int", default=1, minimum=1),
-    Option("alpha", "1 - confidence of the interval on the p95 ratio", kind="float", default=0.05, minimum=0),
+    alpha_option("1 - confidence of the interval on the p95 ratio"),
     Option("bootstrap-resamples", "Bootstrap resamples", kind="int", default=2000, minimum=100),
     Option("seed", "Seed of the bootstrap", kind="int", default=0),
     Option(
@@ -371,12 +373,6 @@ def _check_inputs(ctx: StepContext) -> dict[str, Any]:
         raise UsageError(f"--cpus / --memory-limits: {exc}") from None
     if not cpus or not memory:
         raise UsageError("--cpus and --memory-limits need at least one value each")
-    if not 0 < opts.alpha < 1:
-        raise UsageError(f"--alpha must be between 0 and 1, got {opts.alpha}")
-    if opts.utilization > 1:
-        raise UsageError(f"--utilization must be at most 1, got {opts.utilization}")
-    if opts.max_error_rate >= 1:
-        raise UsageError(f"--max-error-rate must be below 1, got {opts.max_error_rate}")
     try:
         objective = Objective(
             slo_p99_ms=opts.slo_p99_ms or None,

@@ -154,7 +154,7 @@ def _candidate(
 def _model_dir(ctx: StepContext, model: str) -> Path:
     """A folder with model.onnx and model-settings.json for ``model`` (converted to ONNX
     on the fly when it is a model URI), as `mlops-ci serve` finds it."""
-    from mlops_ci.serve import prepare_model_dir
+    from mlops_ci.commands.serve import prepare_model_dir
 
     values = dict(ctx.options.values)
     return prepare_model_dir(model, values=values, project_dir=ctx.project_dir, cwd=ctx.cwd)

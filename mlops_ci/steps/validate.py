@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mlops_ci.errors import UsageError
-from mlops_ci.options import Option
+from mlops_ci.options import Option, alpha_option
 from mlops_ci.result import Check, StepResult, read_step_result
 from mlops_ci.steps.base import Output, Step, StepContext
 from mlops_ci.validation.checks import BUILTIN_METRICS, CHECK_SCHEMA, SLICE_SCHEMA
@@ -60,15 +60,9 @@ OPTIONS = (
         "Positive class of a binary target (default: the second of the sorted labels, scikit-learn's convention)",
         metavar="LABEL",
     ),
+    alpha_option("Family-wise error rate of the blocking no-regression checks, and the default alpha of every check"),
     Option(
-        "alpha",
-        "Family-wise error rate of the blocking no-regression checks, and the default alpha of every check",
-        kind="float",
-        default=0.05,
-        minimum=0,
-    ),
-    Option(
-        "power", "Power of the minimum detectable difference (default: 1 - alpha)", kind="float", minimum=0
+        "power", "Power of the minimum detectable difference (default: 1 - alpha)", kind="float", above=0, below=1
     ),
     Option("n-resamples", "Bootstrap resamples per interval", kind="int", default=2000, minimum=100),
     Option("interval", "Bootstrap interval method", choices=("bca", "percentile"), default="bca"),
@@ -131,10 +125,6 @@ OPTIONS = (
 def _settings(opts: Any):
     from mlops_ci.validation.policy import Settings
 
-    if not 0 < opts.alpha < 1:
-        raise UsageError(f"validate.alpha must be between 0 and 1, got {opts.alpha:g}")
-    if opts.power is not None and not 0 < opts.power < 1:
-        raise UsageError(f"validate.power must be between 0 and 1, got {opts.power:g}")
     return Settings(
         alpha=opts.alpha,
         power=opts.power,

@@ -24,18 +24,14 @@ log = logging.getLogger(__name__)
 def serve_command(
     flags: Mapping[str, Any], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
 ) -> int:
-    from mlops_ci.options import resolve
-    from mlops_ci.runner import load_project_config
+    from mlops_ci.runner import resolve_options
     from mlops_ci.serving.config import ConfigError, config_from_args
     from mlops_ci.serving.server import configure_logging, serve
     from mlops_ci.steps.base import GLOBAL_OPTIONS
 
     env = dict(os.environ) if env is None else dict(env)
     cwd = (cwd or Path.cwd()).resolve()
-    config = load_project_config(flags, env, cwd)
-    values = resolve(
-        GLOBAL_OPTIONS, flags=flags, env=env, config=config.data, config_dir=config.base_dir, cwd=cwd
-    )
+    config, values = resolve_options(flags, env=env, cwd=cwd, top_level=GLOBAL_OPTIONS)
     model_dir = prepare_model_dir(flags.get("model"), values=values, project_dir=config.base_dir, cwd=cwd)
     try:
         server_config = config_from_args(flags, env, model_dir=model_dir, defaults={"host": "127.0.0.1"})

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from mlops_ci.options import Option, resolve
+from mlops_ci.options import Option
 
 OUTPUT_OPTIONS = (
     Option("output", "Write the report to this file ('-' for standard output)", default="-", metavar="PATH"),
@@ -53,26 +53,23 @@ def run_report(
     from mlops_ci.report.policy import Policy, decide
     from mlops_ci.report.results import load_results
     from mlops_ci.result import write_text_atomic
-    from mlops_ci.runner import load_project_config
+    from mlops_ci.runner import resolve_options
     from mlops_ci.steps import GLOBAL_OPTIONS
     from mlops_ci.steps.gate import COMMENT_OPTIONS, POLICY_OPTIONS
 
     env = dict(os.environ) if env is None else env
     cwd = (cwd or Path.cwd()).resolve()
-    config = load_project_config(flags, env, cwd)
-    common = dict(flags=flags, env=env, config_dir=config.base_dir, cwd=cwd)
-    values = resolve(GLOBAL_OPTIONS, config=config.data, **common)
-    values.update(resolve(POLICY_OPTIONS + COMMENT_OPTIONS, config=config.section("gate"), **common))
-    values.update(resolve(OUTPUT_OPTIONS, config={}, **common))
-
-    key = comments.check_key(values["comment_key"])
-    policy = Policy(
-        require=tuple(values["require"]),
-        block=tuple(values["block"]),
-        warn=tuple(values["warn"]),
-        ignore=tuple(values["ignore"]),
-        strict=bool(values["strict"]),
+    _, values = resolve_options(
+        flags,
+        env=env,
+        cwd=cwd,
+        top_level=GLOBAL_OPTIONS,
+        section="gate",
+        options=POLICY_OPTIONS + COMMENT_OPTIONS,
+        flags_only=OUTPUT_OPTIONS,
     )
+    key = comments.check_key(values.comment_key)
+    policy = Policy.from_options(values)
     out_dir = values["out_dir"]
     results = load_results(out_dir)
     context = detect_platform(env, cwd=cwd, out_dir=out_dir).context()
