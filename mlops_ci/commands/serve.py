@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mlops_ci.errors import UsageError
-from mlops_ci.serving.settings import SETTINGS_FILE
 
 log = logging.getLogger(__name__)
 
@@ -52,48 +50,23 @@ def serve_command(
 
 
 def prepare_model_dir(model: str | None, *, values: Mapping[str, Any], project_dir: Path, cwd: Path) -> Path:
-    out_dir: Path = values["out_dir"]
-    if model is None:
-        packaged = out_dir / "package" / "model"
-        if (packaged / SETTINGS_FILE).is_file():
-            return packaged
-        registered = out_dir / "register.json"
-        if registered.is_file():
-            from mlops_ci.result import read_step_result
-
-            uri = read_step_result(registered).outputs.get("model-uri")
-            if uri:
-                return _convert_on_the_fly(uri, values=values, project_dir=project_dir, cwd=cwd)
-        raise UsageError(
-            f"nothing to serve: pass a model (a folder from `mlops-ci package`, an .onnx file or a model URI), "
-            f"or run `mlops-ci package` first (no {packaged / SETTINGS_FILE})"
-        )
-    path = Path(model).expanduser()
-    path = path if path.is_absolute() else cwd / path
-    if path.is_dir() and (path / SETTINGS_FILE).is_file():
-        return path
-    if path.is_dir() and (path / "model" / SETTINGS_FILE).is_file():
-        return path / "model"
-    return _convert_on_the_fly(model, values=values, project_dir=project_dir, cwd=cwd)
-
-
-def _convert_on_the_fly(uri: str, *, values: Mapping[str, Any], project_dir: Path, cwd: Path) -> Path:
-    from mlops_ci.convert import UnsupportedModelError
-    from mlops_ci.convert.build import convert
-    from mlops_ci.convert.loading import load_native_model
+    from mlops_ci.convert.model_dir import servable_model_dir
     from mlops_ci.tracking.store import resolve_store
 
-    store = resolve_store(
-        values.get("tracking_uri"), project_dir=project_dir, retry_timeout_s=values["retry_timeout"]
+    out_dir: Path = values["out_dir"]
+    registered = out_dir / "register.json"
+    registered_uri = None
+    if registered.is_file():
+        from mlops_ci.result import read_step_result
+
+        registered_uri = read_step_result(registered).outputs.get("model-uri") or None
+    return servable_model_dir(
+        model,
+        out_dir=out_dir,
+        registered_uri=registered_uri,
+        store=lambda: resolve_store(
+            values.get("tracking_uri"), project_dir=project_dir, retry_timeout_s=values["retry_timeout"]
+        ),
+        model_name=values.get("model_name"),
+        cwd=cwd,
     )
-    log.info("converting %s to ONNX", uri)
-    native = load_native_model(uri, store=store, cwd=cwd)
-    name = values.get("model_name") or native.name or Path(uri.rstrip("/")).stem or "model"
-    try:
-        converted = convert(native, name=name, version=native.version or "1", opset=None, precision="float32")
-    except UnsupportedModelError as exc:
-        raise UsageError(f"cannot serve {uri}: {exc}") from None
-    folder = Path(tempfile.mkdtemp(prefix="mlops-ci-serve-"))
-    (folder / converted.settings.model_file).write_bytes(converted.onnx_bytes)
-    converted.settings.write(folder)
-    return folder

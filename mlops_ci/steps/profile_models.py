@@ -154,10 +154,16 @@ def _candidate(
 def _model_dir(ctx: StepContext, model: str) -> Path:
     """A folder with model.onnx and model-settings.json for ``model`` (converted to ONNX
     on the fly when it is a model URI), as `mlops-ci serve` finds it."""
-    from mlops_ci.commands.serve import prepare_model_dir
+    from mlops_ci.convert.model_dir import servable_model_dir
 
-    values = dict(ctx.options.values)
-    return prepare_model_dir(model, values=values, project_dir=ctx.project_dir, cwd=ctx.cwd)
+    return servable_model_dir(
+        model,
+        out_dir=ctx.out_dir,
+        registered_uri=ctx.earlier_output("register", "model-uri"),
+        store=lambda: ctx.store,
+        model_name=ctx.options.model_name,
+        cwd=ctx.cwd,
+    )
 
 
 def _describe(
