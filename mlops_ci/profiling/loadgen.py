@@ -34,6 +34,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from mlops_ci.errors import UsageError
+from mlops_ci.profiling.errors import GeneratorUnavailable
 from mlops_ci.profiling.payload import Request
 
 GENERATORS = ("auto", "wrk", "python")
@@ -131,13 +132,10 @@ class LoadGenerator(ABC):
 def find_generator(preference: str, env: Mapping[str, str] | None = None) -> LoadGenerator:
     env = os.environ if env is None else env
     if preference not in GENERATORS:
-        raise UsageError(f"--load-generator must be one of {', '.join(GENERATORS)}, got {preference!r}")
+        raise UsageError(f"the load generator must be one of {', '.join(GENERATORS)}, got {preference!r}")
     wrk = shutil.which("wrk", path=env.get("PATH", os.defpath))
     if preference == "wrk" and wrk is None:
-        raise UsageError(
-            "--load-generator wrk: wrk is not installed; install it (apt-get install wrk, brew install wrk) "
-            "or use --load-generator python"
-        )
+        raise GeneratorUnavailable("wrk")
     if preference in ("auto", "wrk") and wrk is not None:
         return WrkGenerator(wrk)
     return AsyncioGenerator()

@@ -1,24 +1,24 @@
-"""What `mlops-ci profile` measures: the candidate model (and its image), the server to load,
-and the champion to compare with - each resolved, and checked, before any measurement."""
+"""The models a profile measures: the candidate (and, for an image, its /model folder) and
+the champion to compare with, each as an ONNX folder with its settings and its place in
+the registry. Resolved, and checked, before any measurement."""
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from mlops_ci.errors import ExternalServiceError, UsageError
-from mlops_ci.result import StepResult, read_step_result
-from mlops_ci.steps.base import StepContext
+from mlops_ci.errors import UsageError
+from mlops_ci.profiling.request import ModelChoice
+from mlops_ci.tracking.store import TrackingStore
 
 log = logging.getLogger(__name__)
 
-SERVER_MODES = ("auto", "container", "serve", "endpoint", "none")
 
-
-@dataclass
+@dataclass(frozen=True)
 class ModelUnderTest:
     """A model to measure: its ONNX folder (model.onnx + model-settings.json) and where
     it lives in the registry, when it does."""
@@ -42,131 +42,101 @@ class ModelUnderTest:
         return bool(self.name and self.version)
 
 
-@dataclass
-class Plan:
-    candidate: ModelUnderTest
-    server: str  # container | serve | endpoint | none
-    image: str | None = None
-    engine: Any = None
-    endpoint: str | None = None
-    notes: list[str] = field(default_factory=list)
+@dataclass(frozen=True)
+class ModelFinder:
+    """Turns a model reference (a folder, an .onnx file or a model URI) into an ONNX folder,
+    converting on the fly as `mlops-ci serve` does."""
 
+    choice: ModelChoice
+    out_dir: Path
+    cwd: Path
+    store: Callable[[], TrackingStore]
 
-def earlier_result(ctx: StepContext, step: str) -> StepResult | None:
-    path = ctx.out_dir / f"{step}.json"
-    return read_step_result(path) if path.is_file() else None
+    def model_dir(self, model: str) -> Path:
+        from mlops_ci.convert.model_dir import servable_model_dir
 
-
-def plan(ctx: StepContext, scratch: Path) -> Plan:
-    """The candidate and the server to load. Usage errors (exit 2) for what cannot work:
-    nothing to profile, a server mode without what it needs."""
-    opts = ctx.options
-    package = earlier_result(ctx, "package")
-    package_out = package.outputs if package is not None else {}
-    image = opts.image
-    if image is None and package_out.get("image-built") == "true" and package_out.get("image"):
-        image = package_out["image"]
-    mode = opts.server
-    if mode == "endpoint" and not opts.endpoint:
-        raise UsageError("--server endpoint needs --endpoint URL")
-    if opts.endpoint and mode in ("container", "serve"):
-        raise UsageError(f"--endpoint and --server {mode} contradict each other; drop one")
-
-    engine = None
-    engine_why = ""
-    wants_container = mode == "container" or (mode == "auto" and not opts.endpoint and image is not None)
-    if wants_container:
-        from mlops_ci.container.engine import find_engine
-
-        if image is None:
-            raise UsageError(
-                "--server container needs an image: pass --image, or run `mlops-ci package` with a container "
-                "engine first"
-            )
-        engine, engine_why = find_engine(opts.engine, ctx.env)
-        if engine is None and mode == "container":
-            raise ExternalServiceError(
-                f"--server container: {engine_why}; start Docker (DOCKER_HOST) or use --server serve"
-            )
-
-    candidate = _candidate(ctx, package, image, engine, scratch)
-    if candidate is None:
-        where = ctx.out_dir
-        raise UsageError(
-            "nothing to profile: no --model, no --image and no --endpoint, and no model from an earlier "
-            f"`mlops-ci package` or `mlops-ci register` in {where}; run `mlops-ci package` first, or pass "
-            "--model (a packaged folder, an .onnx file or a model URI)"
+        return servable_model_dir(
+            model,
+            out_dir=self.out_dir,
+            registered_uri=self.choice.registered_uri,
+            store=self.store,
+            model_name=self.choice.model_name,
+            cwd=self.cwd,
         )
 
-    notes: list[str] = []
-    if opts.endpoint:
-        server = "endpoint"
-    elif mode == "none":
-        server = "none"
-    elif engine is not None and image is not None and mode in ("auto", "container"):
-        server = "container"
-    else:
-        if mode == "auto" and image is not None:
-            notes.append(f"image {image} not run ({engine_why}): measured `mlops-ci serve` instead")
-        server = "serve"
-        if candidate.model_dir is None:
-            raise UsageError("--server serve needs a model: pass --model, or run `mlops-ci package` first")
-    if server in ("endpoint",) and candidate.model_dir is None and opts.request is None:
-        raise UsageError(
-            f"no request to send to {opts.endpoint}: pass --request with a JSON body (and --infer-path), or "
-            "--model so the request is built from its input example"
-        )
-    return Plan(candidate, server, image if server == "container" else None, engine, opts.endpoint, notes)
-
-
-def _candidate(
-    ctx: StepContext, package: StepResult | None, image: str | None, engine: Any, scratch: Path
-) -> ModelUnderTest | None:
-    opts = ctx.options
-    if opts.model:
-        model_dir = _model_dir(ctx, opts.model)
-        found = _describe(model_dir, source=opts.model, uri=opts.model)
-        return found
-    if package is not None and package.outputs.get("settings-path"):
-        settings_path = Path(package.outputs["settings-path"])
-        if settings_path.is_file():
-            out = package.outputs
-            return _describe(
-                settings_path.parent,
-                source=f"{settings_path.parent} (mlops-ci package)",
-                uri=out.get("model-uri"),
-                name=out.get("model-name"),
-                version=out.get("model-version"),
+    def candidate(self, engine: Any, scratch: Path) -> ModelUnderTest | None:
+        """The model to profile, looked for in the order of ``ModelChoice``; None when
+        there is nothing at all."""
+        choice = self.choice
+        if choice.model:
+            return describe(self.model_dir(choice.model), source=choice.model, uri=choice.model)
+        packaged = choice.packaged
+        if packaged is not None and packaged.settings_path.is_file():
+            folder = packaged.settings_path.parent
+            return describe(
+                folder,
+                source=f"{folder} (mlops-ci package)",
+                uri=packaged.uri,
+                name=packaged.name,
+                version=packaged.version,
             )
-    if image is not None and engine is not None:
-        log.info("profile: copying /model out of %s", image)
-        model_dir = engine.copy_from_image(image, "/model", scratch / "image")
-        return _describe(model_dir, source=f"/model in {image}")
-    register = earlier_result(ctx, "register")
-    if register is not None and register.outputs.get("model-uri"):
-        uri = register.outputs["model-uri"]
-        return _describe(_model_dir(ctx, uri), source=f"{uri} (mlops-ci register)", uri=uri)
-    if opts.endpoint:
-        return ModelUnderTest(None, source=opts.endpoint)
-    return None
+        if choice.image is not None and engine is not None:
+            log.info("profile: copying /model out of %s", choice.image)
+            model_dir = engine.copy_from_image(choice.image, "/model", scratch / "image")
+            return describe(model_dir, source=f"/model in {choice.image}")
+        if choice.registered_uri:
+            uri = choice.registered_uri
+            return describe(self.model_dir(uri), source=f"{uri} (mlops-ci register)", uri=uri)
+        if choice.endpoint:
+            return ModelUnderTest(None, source=choice.endpoint)
+        return None
+
+    def champion(self, candidate: ModelUnderTest, scratch: Path) -> tuple[ModelUnderTest | None, str]:
+        """The champion's ONNX folder: the exact model stored with its profile when it has
+        one, else converted from the registry; None with a reason when there is no champion
+        to compare with. Otherwise the reason says where its model came from."""
+        from mlops_ci.tracking.profiles import (
+            download_profiled_model,
+            get_version,
+            parse_registry_uri,
+            stored_tags,
+        )
+
+        uri = self.choice.champion.uri
+        if uri is None:
+            return None, self.choice.champion.reason
+        ref = parse_registry_uri(uri)
+        if ref is None:
+            return describe(self.model_dir(uri), source=uri, uri=uri), uri
+        from mlops_ci.tracking.store import connect
+
+        store = self.store()
+        client = connect(store)
+        version = get_version(client, store, ref)
+        if version is None:
+            what = f"alias @{ref.alias}" if ref.alias else f"version {ref.version}"
+            return None, f"{ref.name} has no {what} in the registry yet: nothing to compare with"
+        if candidate.name == version.name and candidate.version == str(version.version):
+            return (
+                None,
+                f"the candidate is the champion ({version.name} v{version.version}): nothing to compare with",
+            )
+        registered = f"models:/{version.name}/{version.version}"
+        folder = download_profiled_model(client, store, version, Path(tempfile.mkdtemp(dir=scratch)))
+        how = "the model stored with its profile"
+        if folder is None:
+            log.info(
+                "profile: champion %s v%s has no stored profile; converting it", version.name, version.version
+            )
+            folder = self.model_dir(registered)
+            how = "converted from the registry (it has no stored profile)"
+        found = describe(
+            folder, source=registered, uri=registered, name=version.name, version=str(version.version)
+        )
+        return replace(found, tags=stored_tags(version)), how
 
 
-def _model_dir(ctx: StepContext, model: str) -> Path:
-    """A folder with model.onnx and model-settings.json for ``model`` (converted to ONNX
-    on the fly when it is a model URI), as `mlops-ci serve` finds it."""
-    from mlops_ci.convert.model_dir import servable_model_dir
-
-    return servable_model_dir(
-        model,
-        out_dir=ctx.out_dir,
-        registered_uri=ctx.earlier_output("register", "model-uri"),
-        store=lambda: ctx.store,
-        model_name=ctx.options.model_name,
-        cwd=ctx.cwd,
-    )
-
-
-def _describe(
+def describe(
     model_dir: Path,
     *,
     source: str,
@@ -174,6 +144,8 @@ def _describe(
     name: str | None = None,
     version: str | None = None,
 ) -> ModelUnderTest:
+    """The model in ``model_dir``, named from what is known: the arguments, its registry
+    URI, else the lineage in its settings."""
     from mlops_ci.serving.settings import SettingsError, load_settings
     from mlops_ci.tracking.profiles import parse_registry_uri
 
@@ -194,72 +166,3 @@ def _describe(
     if name and version:
         uri = f"models:/{name}/{version}"
     return ModelUnderTest(model_dir, source, name, str(version) if version else None, uri, settings)
-
-
-# -- the champion ------------------------------------------------------------------------------
-
-
-def champion_uri(ctx: StepContext) -> tuple[str | None, str]:
-    """Which model is the champion, and how that was decided; None with the reason when
-    there is none."""
-    opts = ctx.options
-    if opts.champion:
-        return opts.champion, "--champion"
-    validate = earlier_result(ctx, "validate")
-    if validate is not None:
-        out = validate.outputs
-        if out.get("first-model") == "true":
-            return None, "validate says this is the first model: no champion to compare with"
-        if out.get("baseline-uri"):
-            return out["baseline-uri"], "validate's baseline"
-    if opts.model_name:
-        return f"models:/{opts.model_name}@champion", "the champion alias"
-    return None, "no champion: set model-name (the champion alias is looked up) or pass --champion"
-
-
-def load_champion(
-    ctx: StepContext, uri: str, candidate: ModelUnderTest, scratch: Path
-) -> tuple[ModelUnderTest | None, str]:
-    """The champion's ONNX folder: the exact model stored with its profile when it has
-    one, else converted from the registry. None with a reason when there is no champion."""
-    from mlops_ci.tracking.profiles import (
-        download_profiled_model,
-        get_version,
-        parse_registry_uri,
-        stored_tags,
-    )
-
-    ref = parse_registry_uri(uri)
-    if ref is None:
-        model_dir = _model_dir(ctx, uri)
-        return _describe(model_dir, source=uri, uri=uri), f"{uri}"
-    from mlops_ci.tracking.store import connect
-
-    client = connect(ctx.store)
-    version = get_version(client, ctx.store, ref)
-    if version is None:
-        what = f"alias @{ref.alias}" if ref.alias else f"version {ref.version}"
-        return None, f"{ref.name} has no {what} in the registry yet: nothing to compare with"
-    if candidate.name == version.name and candidate.version == str(version.version):
-        return (
-            None,
-            f"the candidate is the champion ({version.name} v{version.version}): nothing to compare with",
-        )
-    tags = stored_tags(version)
-    folder = download_profiled_model(client, ctx.store, version, Path(tempfile.mkdtemp(dir=scratch)))
-    how = "the model stored with its profile"
-    if folder is None:
-        log.info(
-            "profile: champion %s v%s has no stored profile; converting it", version.name, version.version
-        )
-        folder = _model_dir(ctx, f"models:/{version.name}/{version.version}")
-        how = "converted from the registry (it has no stored profile)"
-    found = _describe(
-        folder,
-        source=f"models:/{version.name}/{version.version}",
-        uri=f"models:/{version.name}/{version.version}",
-        name=version.name,
-        version=str(version.version),
-    )
-    found.tags = tags
-    return found, how

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mlops_ci.errors import UsageError
+from mlops_ci.profiling.errors import NoInputExample
 
 if TYPE_CHECKING:
     import numpy as np
@@ -29,16 +29,10 @@ class Request:
 def example_rows(settings: ModelSettings) -> dict[str, list[Any]]:
     example = settings.input_example
     if not example:
-        raise UsageError(
-            f"model {settings.name} has no input example, so no request can be built for it; log the model "
-            "with an input_example, or pass --request with a request body"
-        )
+        raise NoInputExample(settings.name)
     missing = [c.name for c in settings.columns if c.name not in example]
     if missing:
-        raise UsageError(
-            f"the input example of {settings.name} lacks column(s) {', '.join(missing[:5])}; log the model "
-            "with a complete input_example, or pass --request"
-        )
+        raise NoInputExample(settings.name, tuple(missing))
     return {c.name: list(example[c.name]) for c in settings.columns}
 
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_ci.errors import ExternalServiceError, MlopsCiError
+from mlops_ci.errors import MlopsCiError
+from mlops_ci.profiling.errors import EndpointNotReady
 from mlops_ci.retry import RetriesExhausted, RetryableError, RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
@@ -261,7 +262,7 @@ class EndpointTarget(Target):
     @classmethod
     def connect(cls, url: str, *, ready_path: str, retry_timeout_s: float) -> EndpointTarget:
         """Wait (bounded retries) until the endpoint answers ``ready_path`` with 200;
-        ExternalServiceError (exit 3) when it never does."""
+        EndpointNotReady (exit 3) when it never does."""
 
         def attempt() -> None:
             try:
@@ -279,9 +280,8 @@ class EndpointTarget(Target):
         try:
             call_with_retries(attempt, policy, what=f"GET {url}{ready_path}")
         except RetriesExhausted as exc:
-            raise ExternalServiceError(
-                f"endpoint {url} is not ready ({exc.last}) after {exc.attempts} tries in {exc.elapsed_s:.0f} s; "
-                "check --endpoint and that the server runs, or raise --retry-timeout"
+            raise EndpointNotReady(
+                url, last=str(exc.last), attempts=exc.attempts, elapsed_s=exc.elapsed_s
             ) from None
         return cls(url)
 
