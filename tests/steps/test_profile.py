@@ -10,11 +10,15 @@ import os
 import re
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 import yaml
 
+from mlops_ci.profiling import errors
 from mlops_ci.result import read_step_result
+from mlops_ci.steps.profile_request import flag_error
+from mlops_ci.steps.profile_result import build_result
 from tests.helpers import cli_env, free_port, run_cli
 
 pytestmark = pytest.mark.slow
@@ -166,7 +170,7 @@ def test_an_unreachable_endpoint_fails_after_bounded_retries(tmp_path, census_mo
         (["--concurrency", "0"], "--concurrency takes numbers of at least 1"),
         (["--server", "container", "--engine", "docker"], "--server container needs an image"),
         (["--endpoint", "localhost:8080"], "--endpoint must be an http(s) URL"),
-        (["--utilization", "1.5"], "--utilization must be at most 1"),
+        (["--utilization", "1.5"], "--utilization must be at least 0.01 and at most 1"),
     ],
 )
 def test_bad_options_exit_2_before_measuring(tmp_path, census_model_dir, args, message):
@@ -220,7 +224,7 @@ def test_profile_is_stored_with_the_version_and_slower_candidates_are_flagged(
     client = register_census_model(mlflow_server, unique_name)
     env = cli_env(MLFLOW_TRACKING_URI=mlflow_server, MLOPS_CI_MODEL_NAME=unique_name)
     # 64-row calls and a x1.5 threshold: the forest is about x4, equal models about x1 (see
-    # tests/test_profiling.py), so neither outcome depends on how busy the machine is.
+    # tests/profiling/test_compare.py), so neither outcome depends on how busy the machine is.
     compare = ["--server", "none", "--compare-batch-size", "64", "--latency-threshold", "1.5"]
 
     # The champion itself: converted from the registry, profiled in-process only, stored
@@ -250,7 +254,7 @@ def test_profile_is_stored_with_the_version_and_slower_candidates_are_flagged(
     assert client.get_model_version(unique_name, "1").tags == version.tags
 
     # A much larger forest: flagged, blocking by default (exit 1; `warn` is covered in
-    # tests/test_profiling.py).
+    # tests/profiling/test_decisions.py).
     slower = profile(tmp_path, *compare, "--model", str(slow_forest_dir), env=env)
     assert slower.returncode == 1, slower.stdout + slower.stderr
     saved = read_step_result(tmp_path / ".mlops-ci/profile.json")
@@ -345,3 +349,117 @@ def test_container_profile_sweeps_cpu_limits_and_finds_the_memory_that_does_not_
     # Every container the profile started is gone.
     leftover = [c for c in docker_engine.client.containers.list(all=True) if c.image.tags == [served_image]]
     assert not leftover
+
+
+# -- the step's two sides of the line: profiling's errors as flags, the outcome as a result --------
+
+
+@pytest.mark.parametrize(
+    ("error", "exit_code", "message"),
+    [
+        (
+            errors.NothingToProfile(Path("out")),
+            2,
+            "nothing to profile: no --model, no --image and no --endpoint, and no model from an earlier "
+            "`mlops-ci package` or `mlops-ci register` in out; run `mlops-ci package` first, or pass --model "
+            "(a packaged folder, an .onnx file or a model URI)",
+        ),
+        (
+            errors.EngineUnavailable("no Docker engine answers"),
+            3,
+            "--server container: no Docker engine answers; start Docker (DOCKER_HOST) or use --server serve",
+        ),
+        (
+            errors.NoRequestBody("http://h"),
+            2,
+            "no request to send to http://h: pass --request with a JSON body (and --infer-path), or --model so "
+            "the request is built from its input example",
+        ),
+        (
+            errors.NoRequestPath(),
+            2,
+            "--request needs --infer-path when there is no model to name the endpoint",
+        ),
+        (
+            errors.NoInputExample("census"),
+            2,
+            "model census has no input example, so no request can be built for it; log the model with an "
+            "input_example, or pass --request with a request body",
+        ),
+        (
+            errors.NoInputExample("census", ("age",)),
+            2,
+            "the input example of census lacks column(s) age; log the model with a complete input_example, or "
+            "pass --request",
+        ),
+        (
+            errors.GeneratorUnavailable("wrk"),
+            2,
+            "--load-generator wrk: wrk is not installed; install it (apt-get install wrk, brew install wrk) or "
+            "use --load-generator python",
+        ),
+        (
+            errors.EndpointNotReady("http://h", last="refused", attempts=3, elapsed_s=2.2),
+            3,
+            "endpoint http://h is not ready (refused) after 3 tries in 2 s; check --endpoint and that the server "
+            "runs, or raise --retry-timeout",
+        ),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, Exception) else None,
+)
+def test_profiling_errors_name_the_flags_to_change_with_the_same_exit_code(error, exit_code, message):
+    assert "--" not in str(error)
+    mapped = flag_error(error)
+    assert (mapped.exit_code, str(mapped)) == (exit_code, message)
+
+
+def test_the_outcome_becomes_the_result_one_check_per_decision(tmp_path):
+    from mlops_ci.profiling.decisions import Decision
+    from mlops_ci.profiling.recommend import Objective
+    from mlops_ci.profiling.report import ProfileReport
+    from mlops_ci.profiling.run import ProfileOutcome
+
+    decisions = (
+        Decision(
+            "latency-objective", "failed", value=3.0, threshold=1.0, message="too slow", details={"kind": "r"}
+        ),
+        Decision("load-generator", "warning", value=0.9, interval=(0.1, 0.2), p_value=0.5, blocking=False),
+    )
+    paths = {"markdown": tmp_path / "profile.md", "json": tmp_path / "report.json"}
+    outcome = ProfileOutcome(
+        report=ProfileReport(model={}, objective=Objective(slo_p99_ms=1, target_rps=None)),
+        server="serve",
+        decisions=decisions,
+        status="failed",
+        summary="latency-objective failed; model: too slow",
+        figures={"cpu_request": "", "server": "serve", "inprocess_p50_ms": "0.1"},
+        paths=paths,
+        markdown="### Profile\n",
+        profile_uri="runs:/r/mlops-ci/profile",
+    )
+    result = build_result(outcome)
+    assert list(result.outputs.items()) == [
+        ("cpu-request", ""),
+        ("server", "serve"),
+        ("report", str(paths["markdown"])),
+        ("inprocess-p50-ms", "0.1"),
+        ("profile-uri", "runs:/r/mlops-ci/profile"),
+    ]
+    assert (result.step, result.status, result.summary) == ("profile", "failed", outcome.summary)
+    assert [c.to_dict() for c in result.checks] == [
+        {
+            "name": d.name,
+            "status": d.status,
+            "value": d.value,
+            "baseline": d.baseline,
+            "interval": list(d.interval) if d.interval else None,
+            "p_value": d.p_value,
+            "threshold": d.threshold,
+            "message": d.message,
+            "blocking": d.blocking,
+            "details": d.details,
+        }
+        for d in decisions
+    ]
+    assert result.artifacts == [str(paths["json"]), str(paths["markdown"])]
+    assert result.summary_markdown == "### Profile\n"
