@@ -13,5 +13,12 @@
   bootstrap interval on the ratio of p95s (``stats``).
 - ``report``: the report JSON, markdown tables and the latency-vs-throughput plot.
 
-Nothing here knows about the CLI or the CI platform; ``mlops_ci.steps.profile`` wires it.
+One profile, from a ``request.ProfileRequest`` to a ``run.ProfileOutcome`` (``run.profile``):
+``models`` finds the candidate and the champion, ``plan`` decides which server to load and
+whether to compare, ``measure`` runs the sweeps and the comparison, ``decisions`` gives the
+verdicts, ``summary`` the figures and the one-line summary, ``registry`` stores the profile
+with the model version. ``errors`` says what stops a profile, in profiling's own words.
+
+Nothing here knows about the CLI or the CI platform; ``mlops_ci.steps.profile`` turns its
+options into the request and the outcome into a step result.
 """
