@@ -46,18 +46,17 @@ def blocking_failures(decisions: tuple[Decision, ...]) -> list[str]:
     return [d.name for d in decisions if d.status == "failed" and d.blocking]
 
 
+def _skipped(name: str, message: str) -> Decision:
+    """A resource decision that could not be made, and why; it blocks nothing."""
+    return Decision(name, "skipped", message=message, blocking=False, details={"kind": "resources"})
+
+
 def objective_decisions(report: ProfileReport) -> list[Decision]:
     rec = report.recommendation
     objective = report.objective
     if rec is None:
         return [
-            Decision(
-                "latency-objective",
-                "skipped",
-                message="no end-to-end measurement (server: none): nothing recommended",
-                blocking=False,
-                details={"kind": "resources"},
-            )
+            _skipped("latency-objective", "no end-to-end measurement (server: none): nothing recommended")
         ]
     point = rec.operating_point
     slo = objective.slo_p99_ms
@@ -99,13 +98,7 @@ def objective_decisions(report: ProfileReport) -> list[Decision]:
     if objective.target_rps is not None:
         if not rec.slo_met:
             decisions.append(
-                Decision(
-                    "target-throughput",
-                    "skipped",
-                    message="not sized: no configuration met the latency objective",
-                    blocking=False,
-                    details={"kind": "resources"},
-                )
+                _skipped("target-throughput", "not sized: no configuration met the latency objective")
             )
         else:
             text = next((p for p in rec.problems if "replicas" in p), None)
@@ -130,25 +123,14 @@ def memory_decisions(report: ProfileReport, server: str) -> list[Decision]:
         return []
     if server != "container":
         return [
-            Decision(
+            _skipped(
                 "memory-limit",
-                "skipped",
-                message="no OOM search: memory limits need a container engine; the limit is sized from the peak "
+                "no OOM search: memory limits need a container engine; the limit is sized from the peak "
                 "resident memory",
-                blocking=False,
-                details={"kind": "resources"},
             )
         ]
     if not sweep.memory_probes:
-        return [
-            Decision(
-                "memory-limit",
-                "skipped",
-                message="no OOM search (memory-search off, or nothing was measured)",
-                blocking=False,
-                details={"kind": "resources"},
-            )
-        ]
+        return [_skipped("memory-limit", "no OOM search (memory-search off, or nothing was measured)")]
     smallest = sweep.smallest_memory_bytes
     largest = max(p.limit_bytes for p in sweep.memory_probes)
     failed = [p for p in sweep.memory_probes if not p.passed]

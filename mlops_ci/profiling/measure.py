@@ -152,22 +152,15 @@ def compare_with_champion(
         )
     from mlops_ci.profiling.targets import ServeTarget
 
-    server = request.server
-    env = dict(server.env)
-    with (
-        ServeTarget.start(
-            candidate.model_dir,
-            env=env,
-            log_path=out / "serve-candidate.log",
-            ready_timeout_s=server.ready_timeout_s,
-        ) as first,
-        ServeTarget.start(
-            champion.model_dir,
-            env=env,
-            log_path=out / "serve-champion.log",
-            ready_timeout_s=server.ready_timeout_s,
-        ) as second,
-    ):
+    def serve(model: ModelUnderTest, role: str) -> Any:
+        return ServeTarget.start(
+            model.model_dir,
+            env=dict(request.server.env),
+            log_path=out / f"serve-{role}.log",
+            ready_timeout_s=request.server.ready_timeout_s,
+        )
+
+    with serve(candidate, "candidate") as first, serve(champion, "champion") as second:
         return compare_latency(
             http_sampler(first.url, v2_request(candidate.settings, batch)),
             http_sampler(second.url, v2_request(champion.settings, batch)),

@@ -9,25 +9,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from mlops_ci.profiling.models import ModelUnderTest
+from mlops_ci.profiling.summary import RECOMMENDATION_KEYS
 from mlops_ci.tracking.store import TrackingStore
 
 log = logging.getLogger(__name__)
 
 # The figures stored as tags on the version, by figure name (mlops_ci.profiling.summary).
-TAGGED_FIGURES = (
-    "cpu_request",
-    "cpu_limit",
-    "memory_request",
-    "memory_limit",
-    "replicas",
-    "throughput_rps",
-    "p50_ms",
-    "p99_ms",
-    "inprocess_p50_ms",
-    "inprocess_p99_ms",
-    "latency_ratio",
-    "server",
-)
+TAGGED_FIGURES = (*RECOMMENDATION_KEYS, "inprocess_p50_ms", "inprocess_p99_ms", "latency_ratio", "server")
 
 
 def store_profile(
