@@ -10,6 +10,10 @@
    of p95s decides (blocking or warning per ``latency-regression``).
 5. report.json, profile.md and latency.png in ``<out-dir>/profile/``, stored with the model
    version in MLflow together with the exact ONNX model measured.
+
+The step itself is three moves: its options (and earlier steps' results) become a
+``ProfileRequest`` (``profile_request``), ``mlops_ci.profiling.run.profile`` does the work
+and returns a ``ProfileOutcome``, which becomes the step result (``profile_result``).
 """
 
 from __future__ import annotations

@@ -463,3 +463,46 @@ def test_the_outcome_becomes_the_result_one_check_per_decision(tmp_path):
     ]
     assert result.artifacts == [str(paths["json"]), str(paths["markdown"])]
     assert result.summary_markdown == "### Profile\n"
+
+
+def step_context(cwd, **flags):
+    """The profile step's context for ``flags``, resolved as the runner resolves it."""
+    from mlops_ci.platforms import detect_platform
+    from mlops_ci.runner import resolve_options
+    from mlops_ci.steps.base import StepContext
+    from mlops_ci.steps.profile import STEP
+
+    env = {"PATH": os.environ["PATH"]}
+    config, values = resolve_options(
+        flags, env=env, cwd=cwd, top_level=STEP.top_level_options, section="profile", options=STEP.options
+    )
+    platform = detect_platform(env, cwd=cwd, out_dir=values.out_dir)
+    return StepContext("profile", cwd, config, values, platform, platform.context(), env)
+
+
+def test_earlier_results_give_the_image_the_packaged_model_and_the_champion(tmp_path):
+    from mlops_ci.errors import UsageError
+    from mlops_ci.result import StepResult
+    from mlops_ci.steps.profile_request import build_request
+
+    out = tmp_path / ".mlops-ci"
+    settings = tmp_path / "model" / "model-settings.json"
+    package = {"image-built": "true", "image": "localhost/census:2", "settings-path": str(settings)}
+    StepResult("package", "passed", "", {**package, "model-name": "census", "model-version": "2"}).write(out)
+    StepResult("validate", "passed", "", {"baseline-uri": "models:/census/1"}).write(out)
+    request = build_request(step_context(tmp_path, threads=["4,1"]))
+    models = request.models
+    assert models.image == "localhost/census:2" and models.packaged.settings_path == settings
+    assert (models.packaged.name, models.packaged.version) == ("census", "2")
+    assert (models.champion.uri, models.champion.reason) == ("models:/census/1", "validate's baseline")
+    assert request.sweeps.threads == (1, 4) and request.settings["threads"] == ["4", "1"]
+    chosen = build_request(step_context(tmp_path, champion="models:/census@old", image="localhost/x:1"))
+    assert chosen.models.champion.uri == "models:/census@old" and chosen.models.image == "localhost/x:1"
+
+    StepResult("package", "passed", "", {"image-built": "false", "image": "localhost/census:2"}).write(out)
+    StepResult("validate", "passed", "", {"first-model": "true"}).write(out)
+    first = build_request(step_context(tmp_path, model_name="census"))
+    assert first.models.image is None and first.models.champion.uri is None
+    assert "first model" in first.models.champion.reason
+    with pytest.raises(UsageError, match="--server container needs an image"):
+        build_request(step_context(tmp_path, server="container"))
