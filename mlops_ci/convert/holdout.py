@@ -34,9 +34,7 @@ def holdout_columns(path: Path) -> list[str]:
         raise HoldoutError(f"cannot read holdout {path}: {exc}") from None
 
 
-def read_holdout(
-    path: Path, *, target: str | None, columns: Sequence[InputColumn] | None
-) -> tuple[Any, Any]:
+def read_holdout(path: Path, *, target: str | None, columns: Sequence[InputColumn] | None) -> tuple[Any, Any]:
     """(the input columns as a DataFrame, the target Series or None). With ``columns``
     only those, in that order, strings as str and numbers coerced (unparsable: NaN)."""
     import pandas as pd
