@@ -1,5 +1,10 @@
 """`mlops-ci package`: convert the candidate to ONNX, check parity, render a hermetic build
-context, build (and push) the serving image, smoke-test it."""
+context, build (and push) the serving image, smoke-test it.
+
+Three moves: the options become a checked ``PackageRequest`` (``package_request``); one
+call to ``container.packaging.package_model`` does the work and returns a
+``PackageOutcome``; ``package_result`` turns that into the step's checks and outputs.
+Domain errors speak domain terms; ``run`` adds the flag to change."""
 
 from __future__ import annotations
 
@@ -199,6 +204,8 @@ def package_request(ctx: StepContext) -> PackageRequest:
 
 
 def package_result(request: PackageRequest, outcome: PackageOutcome, *, require_image: bool) -> StepResult:
+    """The outcome as the step's result. ``require_image``: no usable engine fails the step
+    instead of warning."""
     outputs: dict[str, str] = {
         "model-uri": outcome.model_uri,
         "model-name": outcome.name,

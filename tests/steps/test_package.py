@@ -216,6 +216,12 @@ def test_serve_command_serves_a_packaged_folder_until_sigterm(tmp_path, census_m
     assert b"serving census-income version 7" in process.stderr.read()
 
 
+def test_serve_names_its_argument_when_the_model_does_not_exist(tmp_path):
+    result = run_cli(["serve", "missing.onnx"], cwd=tmp_path, env=cli_env())
+    assert result.returncode == 2
+    assert "ONNX file missing.onnx does not exist; check the MODEL argument" in result.stderr
+
+
 @pytest.fixture
 def census_model_dir_for_cli(tmp_path):
     folder = tmp_path / "model"
