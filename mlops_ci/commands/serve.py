@@ -50,6 +50,7 @@ def serve_command(
 
 
 def prepare_model_dir(model: str | None, *, values: Mapping[str, Any], project_dir: Path, cwd: Path) -> Path:
+    from mlops_ci.convert import ModelNotFoundError
     from mlops_ci.convert.model_dir import servable_model_dir
     from mlops_ci.tracking.store import resolve_store
 
@@ -60,13 +61,19 @@ def prepare_model_dir(model: str | None, *, values: Mapping[str, Any], project_d
         from mlops_ci.result import read_step_result
 
         registered_uri = read_step_result(registered).outputs.get("model-uri") or None
-    return servable_model_dir(
-        model,
-        out_dir=out_dir,
-        registered_uri=registered_uri,
-        store=lambda: resolve_store(
-            values.get("tracking_uri"), project_dir=project_dir, retry_timeout_s=values["retry_timeout"]
-        ),
-        model_name=values.get("model_name"),
-        cwd=cwd,
-    )
+    try:
+        return servable_model_dir(
+            model,
+            out_dir=out_dir,
+            registered_uri=registered_uri,
+            store=lambda: resolve_store(
+                values.get("tracking_uri"), project_dir=project_dir, retry_timeout_s=values["retry_timeout"]
+            ),
+            model_name=values.get("model_name"),
+            cwd=cwd,
+        )
+    except ModelNotFoundError as exc:
+        hint = (
+            "register it first or check the MODEL argument" if exc.registered else "check the MODEL argument"
+        )
+        raise UsageError(f"{exc}; {hint}") from None

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_ci.container.engine import Engine
+from mlops_ci.container.base import Engine
 
 TOLERANCE = 1e-5
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlops_ci.convert import UnsupportedModelError
+from mlops_ci.convert import ModelNotFoundError, UnsupportedModelError
 from mlops_ci.convert.columns import InputColumn, columns_from_signature
 from mlops_ci.errors import UsageError
 from mlops_ci.tracking.store import TrackingStore
@@ -44,7 +44,7 @@ def load_native_model(uri: str, *, store: TrackingStore | None, cwd: Path) -> Na
         path = cwd / path
     if uri.endswith(".onnx"):
         if not path.is_file():
-            raise UsageError(f"ONNX file {uri} does not exist; check --model-uri")
+            raise ModelNotFoundError(f"ONNX file {uri} does not exist")
         return NativeModel(model=load_onnx(path), flavor="onnx", uri=str(path))
     if path.is_dir():
         if not (path / "MLmodel").is_file():
@@ -55,7 +55,7 @@ def load_native_model(uri: str, *, store: TrackingStore | None, cwd: Path) -> Na
             f"model {uri!r} is neither a model URI (models:/..., runs:/...) nor an existing path"
         )
     if store is None:
-        raise UsageError(f"{uri} needs a tracking store; set --tracking-uri")
+        raise UsageError(f"{uri} is a model URI: reading it needs an MLflow tracking store")
     return _from_mlflow(uri, store)
 
 
@@ -89,9 +89,8 @@ def _from_mlflow(uri: str, store: TrackingStore) -> NativeModel:
         except MlflowException as exc:
             code = getattr(exc, "error_code", None)
             if code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
-                raise UsageError(
-                    f"model {uri} does not exist in {store.display_uri}; run `mlops-ci register` first or "
-                    "check --model-uri"
+                raise ModelNotFoundError(
+                    f"model {uri} does not exist in {store.display_uri}", registered=True
                 ) from None
             raise
     if not (folder / "MLmodel").is_file():

@@ -122,7 +122,7 @@ def _unsupported(model: Any, exc: BaseException) -> UnsupportedModelError:
     versions = f"skl2onnx {metadata.version('skl2onnx')} and scikit-learn {metadata.version('scikit-learn')}"
     return UnsupportedModelError(
         f"{failing} cannot be converted to ONNX with {versions}: {problem}; use a supported estimator, "
-        "other library versions, or pass an ONNX file converted by hand with --onnx-model",
+        "other library versions, or an ONNX file converted by hand",
         estimator=failing,
     )
 

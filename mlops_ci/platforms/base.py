@@ -175,6 +175,11 @@ class Platform(ABC):
     def write_summary(self, markdown: str) -> None:
         """Show a step's markdown summary where the platform shows such things."""
 
+    def repository_url(self) -> str | None:
+        """The web address of the repository being built (for image labels), or None
+        when the platform does not know one."""
+        return None
+
     # --- talking to the code host -------------------------------------------------------
 
     def connect(self, settings: ApiSettings) -> None:

@@ -398,6 +398,10 @@ class GitHubPlatform(Platform):
             url=f"{self._html_base()}/{name}/actions/workflows/{request.workflow}",
         )
 
+    def repository_url(self) -> str | None:
+        repository = self.env.get("GITHUB_REPOSITORY")
+        return f"{self._html_base()}/{repository}" if repository else None
+
     def _html_base(self) -> str:
         return self.env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
 

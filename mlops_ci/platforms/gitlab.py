@@ -78,6 +78,9 @@ class GitLabPlatform(Platform):
 
     # --- the REST API ---------------------------------------------------------------------
 
+    def repository_url(self) -> str | None:
+        return self.env.get("CI_PROJECT_URL") or None
+
     @property
     def server_url(self) -> str:
         url = self.api.url or self.env.get("CI_SERVER_URL")

@@ -1,17 +1,26 @@
 """`mlops-ci package`: convert the candidate to ONNX, check parity, render a hermetic build
-context, build (and push) the serving image, smoke-test it."""
+context, build (and push) the serving image, smoke-test it.
+
+Three moves: the options become a checked ``PackageRequest`` (``package_request``); one
+call to ``container.packaging.package_model`` does the work and returns a
+``PackageOutcome``; ``package_result`` turns that into the step's checks and outputs.
+Domain errors speak domain terms; ``run`` adds the flag to change."""
 
 from __future__ import annotations
 
 import logging
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
-from mlops_ci.result import Check, StepResult, read_step_result, write_text_atomic
+from mlops_ci.result import Check, StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
+
+if TYPE_CHECKING:
+    from mlops_ci.container.packaging import ImageOutcome, PackageOutcome, PackageRequest
+    from mlops_ci.convert.parity_checks import ParityJudgement
 
 log = logging.getLogger(__name__)
 
@@ -123,12 +132,32 @@ OPTIONS = (
     ),
 )
 
-IMAGE_REF = re.compile(r"^[a-z0-9]+([._/:-][a-z0-9]+)*(:[\w][\w.-]{0,127})?$")
-
 
 def run(ctx: StepContext) -> StepResult:
+    from mlops_ci.container.packaging import package_model
+    from mlops_ci.container.reference import ImageRefError
+    from mlops_ci.convert import ModelNotFoundError, NoParityRowsError
+
+    try:
+        request = package_request(ctx)
+        needs_store = ":" in request.model_uri and not Path(request.model_uri).exists()
+        outcome = package_model(request, store=ctx.store if needs_store else None, env=ctx.env)
+    except ModelNotFoundError as exc:
+        hint = "run `mlops-ci register` first or check --model-uri" if exc.registered else "check --model-uri"
+        raise UsageError(f"{exc}; {hint}") from None
+    except NoParityRowsError as exc:
+        raise UsageError(f"{exc}; set holdout in mlops-ci.yaml or --holdout") from None
+    except ImageRefError as exc:
+        raise UsageError(f"--image {exc}") from None
+    return package_result(request, outcome, require_image=ctx.options.require_image)
+
+
+def package_request(ctx: StepContext) -> PackageRequest:
+    """The options as a checked request. Inputs first: nothing is created when one is wrong."""
+    from mlops_ci.container.packaging import PackageRequest
+    from mlops_ci.convert.parity import Tolerances
+
     opts = ctx.options
-    # Inputs first: nothing is created when one is wrong.
     model_uri = opts.model_uri or _default_model_uri(ctx)
     if opts.onnx_model is not None and not opts.onnx_model.is_file():
         raise UsageError(f"--onnx-model {opts.onnx_model} does not exist")
@@ -138,25 +167,49 @@ def run(ctx: StepContext) -> StepResult:
         raise UsageError(f"--wheelhouse {opts.wheelhouse} is not a folder")
     if not re.match(r"^\d+\.\d+$", opts.python_version):
         raise UsageError(f"--python-version must look like 3.11, got {opts.python_version!r}")
-    _image_ref(opts.image, opts.model_name or "model", "1", ctx.run_context.commit)  # checked before any work
+    _check_image_template(opts.image, opts.model_name or "model", ctx.run_context.commit)
     if opts.holdout is not None and opts.target:
         _check_target_column(opts.holdout, opts.target)
-
-    from mlops_ci.container.wheels import default_platform
-    from mlops_ci.convert import UnsupportedModelError
-    from mlops_ci.convert.loading import load_native_model
-
-    needs_store = ":" in model_uri and not Path(model_uri).exists()
-    native = load_native_model(model_uri, store=ctx.store if needs_store else None, cwd=ctx.cwd)
-    name = opts.model_name or native.name or _name_from_uri(model_uri)
-    version = native.version or "1"
-    frame, target = _read_holdout(ctx, native)
-    image = _image_ref(opts.image, name, version, ctx.run_context.commit)
     out = ctx.out_dir / "package"
+    return PackageRequest(
+        model_uri=model_uri,
+        out_dir=out,
+        build_context=opts.build_context or (out / "context"),
+        cwd=ctx.cwd,
+        model_name=opts.model_name,
+        onnx_model=opts.onnx_model,
+        holdout=opts.holdout,
+        target=opts.target,
+        opset=opts.opset,
+        precision=opts.precision,
+        tolerances=Tolerances(
+            min_label_agreement=opts.parity_min_label_agreement,
+            max_abs_diff=opts.parity_max_abs_diff,
+            p99_abs_diff=opts.parity_p99_abs_diff,
+            metric=opts.parity_metric_tolerance,
+        ),
+        parity_rows=opts.parity_rows,
+        image_template=opts.image,
+        engine=opts.engine,
+        base_image=opts.base_image,
+        python_version=opts.python_version,
+        platform_tag=opts.platform,
+        wheelhouse=opts.wheelhouse,
+        smoke_test=opts.smoke_test,
+        push=opts.push,
+        commit=ctx.run_context.commit,
+        pipeline_url=ctx.run_context.pipeline_url,
+        source_url=ctx.platform.repository_url(),
+    )
+
+
+def package_result(request: PackageRequest, outcome: PackageOutcome, *, require_image: bool) -> StepResult:
+    """The outcome as the step's result. ``require_image``: no usable engine fails the step
+    instead of warning."""
     outputs: dict[str, str] = {
-        "model-uri": native.uri,
-        "model-name": name,
-        "model-version": version,
+        "model-uri": outcome.model_uri,
+        "model-name": outcome.name,
+        "model-version": outcome.version,
         "image-built": "false",
         "image": "",
         "image-digest": "",
@@ -165,230 +218,141 @@ def run(ctx: StepContext) -> StepResult:
         "onnx-path": "",
         "build-context": "",
     }
-    checks: list[Check] = []
-
-    from mlops_ci.convert.build import convert
-
-    onnx_override = None
-    if opts.onnx_model is not None:
-        from mlops_ci.convert.loading import load_onnx
-
-        onnx_override = load_onnx(opts.onnx_model)
-    lineage = {
-        "model_uri": native.uri,
-        "registered_model": native.name,
-        "registered_version": native.version,
-        "commit": ctx.run_context.commit,
-        "pipeline_url": ctx.run_context.pipeline_url,
-    }
-    try:
-        converted = convert(
-            native,
-            name=name,
-            version=version,
-            opset=opts.opset,
-            precision=opts.precision,
-            frame=frame,
-            onnx_override=onnx_override,
-            lineage=lineage,
-        )
-    except UnsupportedModelError as exc:
-        checks.append(
-            Check(
-                "onnx-conversion",
-                "failed",
-                message=str(exc),
-                details={"kind": "parity", "estimator": exc.estimator},
-            )
-        )
-        summary = f"{model_uri} cannot be converted to ONNX: {exc}"
-        return StepResult("package", "failed", summary, outputs, checks)
-    model_dir = out / "model"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path = model_dir / converted.settings.model_file
-    onnx_path.write_bytes(converted.onnx_bytes)
-    settings_path = converted.settings.write(model_dir)
-    outputs["onnx-path"] = str(onnx_path)
-    outputs["settings-path"] = str(settings_path)
-    outputs["onnx-bytes"] = str(onnx_path.stat().st_size)
-    checks.append(
-        Check(
+    if outcome.conversion is None:
+        message = outcome.conversion_failure or "the model cannot be converted"
+        if request.onnx_model is None:
+            message += "; to package an ONNX file converted by hand, pass it with --onnx-model"
+        check = Check(
             "onnx-conversion",
-            "passed",
-            message=f"{converted.conversion.converter}, opset {converted.conversion.opset or 'default'}, "
-            f"{len(converted.settings.onnx_inputs)} ONNX input(s) for {len(converted.settings.columns)} column(s)",
-            details={"kind": "parity"},
+            "failed",
+            message=message,
+            details={"kind": "parity", "estimator": outcome.failing_estimator},
         )
-    )
-
-    from mlops_ci.steps.package_parity import parity_checks, parity_markdown
-
-    artifacts: list[str] = [str(onnx_path), str(settings_path)]
-    if native.is_onnx and onnx_override is None:
-        checks.append(
-            Check(
-                "parity",
-                "skipped",
-                message="the model is already ONNX: nothing to compare",
-                blocking=False,
-                details={"kind": "parity"},
-            )
-        )
-    else:
-        from mlops_ci.convert.parity import compare
-
-        parity_frame, source = (
-            (frame, "holdout") if frame is not None else (_example_frame(native), "input example")
-        )
-        if parity_frame is None:
-            raise UsageError(
-                f"{model_uri} has no input example and no holdout is set: parity needs rows; set holdout in "
-                "mlops-ci.yaml or --holdout"
-            )
-        report = compare(
-            native.model,
-            model_dir,
-            converted.settings,
-            parity_frame.head(opts.parity_rows),
-            target.head(opts.parity_rows) if target is not None and source == "holdout" else None,
-            source=source,
-        )
-        checks.extend(parity_checks(report, opts))
-        report_path = out / "parity.md"
-        write_text_atomic(report_path, parity_markdown(report, checks))
-        artifacts.append(str(report_path))
-    parity_failed = any(c.status == "failed" and c.blocking for c in checks)
-    outputs["parity"] = "failed" if parity_failed else "passed"
-
-    from mlops_ci.container.context import oci_labels, render_context
-
-    context_dir = opts.build_context or (out / "context")
-    labels = oci_labels(
-        converted.settings,
-        source_url=ctx.env.get("GITHUB_SERVER_URL", "") + "/" + ctx.env["GITHUB_REPOSITORY"]
-        if ctx.env.get("GITHUB_REPOSITORY")
-        else ctx.env.get("CI_PROJECT_URL"),
-        commit=ctx.run_context.commit,
-        model_uri=native.uri,
-    )
-    context = render_context(
-        context_dir,
-        onnx_bytes=converted.onnx_bytes,
-        settings=converted.settings,
-        image=image,
-        base_image=opts.base_image,
-        labels=labels,
-        python_version=opts.python_version,
-        platform_tag=opts.platform or default_platform(),
-        wheelhouse=opts.wheelhouse,
-    )
-    outputs["build-context"] = str(context.path)
-    outputs["image"] = image
-
-    if parity_failed:
-        failed = [c.name for c in checks if c.status == "failed" and c.blocking]
-        summary = f"parity failed ({', '.join(failed)}): no image built; see {out / 'parity.md'}"
+        summary = f"{request.model_uri} cannot be converted to ONNX: {outcome.conversion_failure}"
+        return StepResult("package", "failed", summary, outputs, [check])
+    outputs["onnx-path"] = str(outcome.onnx_path)
+    outputs["settings-path"] = str(outcome.settings_path)
+    outputs["onnx-bytes"] = str(outcome.onnx_size_bytes)
+    checks = [
+        Check("onnx-conversion", "passed", message=outcome.conversion.describe(), details={"kind": "parity"})
+    ]
+    checks += [_parity_check(judgement) for judgement in outcome.parity]
+    artifacts = [str(outcome.onnx_path), str(outcome.settings_path)]
+    if outcome.parity_report is not None:
+        artifacts.append(str(outcome.parity_report))
+    outputs["parity"] = "failed" if outcome.parity_failed else "passed"
+    if outcome.context is not None:
+        outputs["build-context"] = str(outcome.context.path)
+    outputs["image"] = outcome.image
+    if outcome.image_outcome is None:
+        summary = f"parity failed ({', '.join(_failed(checks))}): no image built; see {outcome.parity_report}"
         return StepResult("package", "failed", summary, outputs, checks, artifacts)
-
-    image_checks, image_outputs, image_summary = _build_image(ctx, context, model_dir, image)
-    checks.extend(image_checks)
+    image_checks, image_outputs, image_summary = _image_result(
+        request, outcome.image_outcome, outcome, require_image=require_image
+    )
+    checks += image_checks
     outputs.update(image_outputs)
-    failed = [c.name for c in checks if c.status == "failed" and c.blocking]
-    status = "failed" if failed else "passed"
-    summary = f"{name} version {version} converted to ONNX ({converted.conversion.converter}), parity passed; {image_summary}"
+    failed = _failed(checks)
+    summary = (
+        f"{outcome.name} version {outcome.version} converted to ONNX ({outcome.conversion.converter}), "
+        f"parity passed; {image_summary}"
+    )
     if failed:
         summary = f"{', '.join(failed)} failed; " + summary
-    return StepResult("package", status, summary, outputs, checks, artifacts)
+    return StepResult("package", "failed" if failed else "passed", summary, outputs, checks, artifacts)
 
 
-def _build_image(
-    ctx: StepContext, context: Any, model_dir: Path, image: str
+def _parity_check(judgement: ParityJudgement) -> Check:
+    return Check(
+        judgement.name,
+        judgement.status,
+        value=judgement.value,
+        baseline=judgement.baseline,
+        threshold=judgement.threshold,
+        message=judgement.message,
+        blocking=judgement.status != "skipped",
+        details=dict(judgement.details),
+    )
+
+
+def _image_result(
+    request: PackageRequest, image: ImageOutcome, outcome: PackageOutcome, *, require_image: bool
 ) -> tuple[list[Check], dict[str, str], str]:
-    from mlops_ci.container.engine import BuildError, credentials_from_env, find_engine
-
-    opts = ctx.options
-    engine, why = find_engine(opts.engine, ctx.env)
-    if engine is None:
-        how = f"build it with `docker build -t {image} {context.path}`"
+    context = outcome.context
+    ref = outcome.image
+    if image.engine_missing is not None:
+        why = image.engine_missing + (" (--engine none)" if request.engine == "none" else "")
+        how = f"build it with `docker build -t {ref} {context.path}`"
         message = f"no image was built: {why}. The build context is ready in {context.path}; {how}"
         log.warning("package: %s", message)
-        status = "failed" if opts.require_image else "warning"
         check = Check(
-            "image-build", status, message=message, blocking=opts.require_image, details={"reason": why}
+            "image-build",
+            "failed" if require_image else "warning",
+            message=message,
+            blocking=require_image,
+            details={"reason": why},
         )
         return [check], {}, f"no image built ({why}); build context in {context.path}"
-    log.info("package: building %s with %s", image, engine.describe())
-    build_log = ctx.out_dir / "package" / "build.log"
-    try:
-        info = engine.build(context.path, image, log_path=build_log)
-    except BuildError as exc:
+    if image.info is None:
         check = Check(
             "image-build",
             "failed",
-            message=f"{exc}; full log in {build_log}",
-            details={"log_tail": exc.log_tail[-3000:]},
+            message=f"{image.build_error}; full log in {image.build_log}",
+            details={"log_tail": image.build_log_tail[-3000:]},
         )
         return [check], {}, "image build failed"
+    info = image.info
     outputs = {
         "image-built": "true",
         "image-id": info.id,
         "image-digest": info.id,
         "image-size-bytes": str(info.size_bytes),
-        "engine": engine.name,
+        "engine": image.engine or "",
     }
     checks = [
         Check(
             "image-build",
             "passed",
             value=float(info.size_bytes),
-            message=f"built {image} ({info.size_bytes / 1e6:.0f} MB) with {engine.describe()}",
+            message=f"built {ref} ({info.size_bytes / 1e6:.0f} MB) with {image.engine_description}",
             details={"size_bytes": info.size_bytes, "base_image": context.base_image},
         )
     ]
-    summary = f"image {image} built ({info.size_bytes / 1e6:.0f} MB)"
-    if opts.smoke_test:
-        from mlops_ci.container.smoke import smoke_test
-
-        try:
-            result = smoke_test(engine, image, model_dir)
-        except UsageError as exc:
-            result = None
-            checks.append(Check("smoke-test", "skipped", message=str(exc), blocking=False))
-        if result is not None:
-            checks.append(
-                Check(
-                    "smoke-test",
-                    "passed" if result.passed else "failed",
-                    value=result.ready_s,
-                    message=result.message,
-                    details={
-                        k: v
-                        for k, v in {**result.details, "memory_bytes": result.memory_bytes}.items()
-                        if v is not None
-                    },
-                )
+    summary = f"image {ref} built ({info.size_bytes / 1e6:.0f} MB)"
+    if image.smoke_skipped is not None:
+        checks.append(Check("smoke-test", "skipped", message=image.smoke_skipped, blocking=False))
+    if image.smoke is not None:
+        smoke = image.smoke
+        details = {**smoke.details, "memory_bytes": smoke.memory_bytes}
+        checks.append(
+            Check(
+                "smoke-test",
+                "passed" if smoke.passed else "failed",
+                value=smoke.ready_s,
+                message=smoke.message,
+                details={k: v for k, v in details.items() if v is not None},
             )
-            if result.ready_s is not None:
-                outputs["smoke-ready-seconds"] = f"{result.ready_s:.3f}"
-            if result.memory_bytes:
-                outputs["smoke-memory-bytes"] = str(result.memory_bytes)
-    if opts.push:
-        credentials = credentials_from_env(image, ctx.env)
-        digest = engine.push(image, credentials)
-        outputs["image-digest"] = digest
+        )
+        if smoke.ready_s is not None:
+            outputs["smoke-ready-seconds"] = f"{smoke.ready_s:.3f}"
+        if smoke.memory_bytes:
+            outputs["smoke-memory-bytes"] = str(smoke.memory_bytes)
+    if image.digest is not None:
+        outputs["image-digest"] = image.digest
         outputs["image-pushed"] = "true"
-        checks.append(Check("image-push", "passed", message=f"pushed {image}@{digest}"))
-        summary += f", pushed as {image}@{digest}"
+        checks.append(Check("image-push", "passed", message=f"pushed {ref}@{image.digest}"))
+        summary += f", pushed as {ref}@{image.digest}"
     return checks, outputs, summary
 
 
+def _failed(checks: list[Check]) -> list[str]:
+    return [c.name for c in checks if c.status == "failed" and c.blocking]
+
+
 def _default_model_uri(ctx: StepContext) -> str:
-    path = ctx.out_dir / "register.json"
-    if path.is_file():
-        result = read_step_result(path)
-        uri = result.outputs.get("model-uri")
-        if result.status == "passed" and uri:
-            return uri
+    registered = ctx.earlier_output("register", "model-uri", statuses=("passed",))
+    if registered:
+        return registered
     if not ctx.options.model_name:
         raise UsageError(
             "no model to package: pass --model-uri, run `mlops-ci register` first, or set model-name "
@@ -397,83 +361,18 @@ def _default_model_uri(ctx: StepContext) -> str:
     return f"models:/{ctx.options.model_name}@challenger"
 
 
-def _name_from_uri(uri: str) -> str:
-    stem = Path(uri.rstrip("/")).stem or "model"
-    return re.sub(r"[^A-Za-z0-9._-]", "-", stem)
+def _check_image_template(template: str, name: str, commit: str | None) -> None:
+    """Fails (ImageRefError) before any work when the template cannot give a valid reference."""
+    from mlops_ci.container.reference import image_ref
 
-
-def _image_ref(template: str, name: str, version: str, commit: str | None) -> str:
-    try:
-        ref = template.format(name=name.lower(), version=version, commit=(commit or "local")[:12])
-    except (KeyError, IndexError, ValueError) as exc:
-        raise UsageError(
-            f"--image {template!r} has an unknown placeholder ({exc}); use {{name}}, {{version}}, {{commit}}"
-        ) from None
-    if not IMAGE_REF.match(ref):
-        raise UsageError(
-            f"--image gives {ref!r}, which is not a valid image reference (lowercase, name[:tag])"
-        )
-    return ref
-
-
-def _read_holdout(ctx: StepContext, native: Any) -> tuple[Any, Any]:
-    opts = ctx.options
-    if opts.holdout is None:
-        return None, None
-    import pandas as pd
-
-    path = opts.holdout
-    try:
-        if path.suffix.lower() in (".parquet", ".pq"):
-            data = pd.read_parquet(path)
-        else:
-            # Only empty cells are missing: "NA" or "?" may be real categories.
-            data = pd.read_csv(path, keep_default_na=False, na_values=[""])
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read holdout {path}: {exc}") from None
-    target = None
-    if opts.target:
-        if opts.target not in data.columns:
-            raise UsageError(
-                f"target column {opts.target!r} is not in holdout {path}; fix target or --target"
-            )
-        target = data[opts.target]
-        data = data.drop(columns=[opts.target])
-    if native.columns:
-        missing = [c.name for c in native.columns if c.name not in data.columns]
-        if missing:
-            raise UsageError(f"holdout {path} lacks the model's column(s) {', '.join(missing[:5])}")
-        for column in native.columns:
-            if column.kind == "string":
-                data[column.name] = data[column.name].astype(str)
-            elif column.kind in ("float", "int"):
-                data[column.name] = pd.to_numeric(data[column.name], errors="coerce")
-        data = data[[c.name for c in native.columns]]
-    return data, target
+    image_ref(template, name=name, version="1", commit=commit)
 
 
 def _check_target_column(path: Path, target: str) -> None:
-    if path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
+    from mlops_ci.convert.holdout import holdout_columns
 
-        try:
-            names = pq.read_schema(path).names
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"cannot read holdout {path}: {exc}") from None
-    else:
-        import csv
-
-        try:
-            with path.open(newline="", encoding="utf-8") as handle:
-                names = next(csv.reader(handle), [])
-        except (OSError, UnicodeDecodeError, csv.Error) as exc:
-            raise UsageError(f"cannot read holdout {path}: {exc}") from None
-    if target not in names:
+    if target not in holdout_columns(path):
         raise UsageError(f"target column {target!r} is not in holdout {path}; fix target or --target")
-
-
-def _example_frame(native: Any) -> Any:
-    return native.input_example
 
 
 OUTPUTS = (

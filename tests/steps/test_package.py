@@ -77,6 +77,7 @@ def test_without_an_engine_the_context_is_rendered_and_the_step_says_so(tmp_path
     assert build.status == "warning" and not build.blocking
     context = tmp_path / "out/package/context"
     assert f"docker build -t census-income:1 {context}" in build.message
+    assert "image building is switched off (--engine none)" in build.message
     assert {c.name for c in saved.checks if c.details.get("kind") == "parity"} >= {
         "parity-labels",
         "parity-probabilities",
@@ -154,6 +155,7 @@ def test_an_unconvertible_model_fails_naming_the_estimator(tmp_path):
     assert (
         conversion.status == "failed" and conversion.details["estimator"] == "HistGradientBoostingClassifier"
     )
+    assert conversion.message.endswith("to package an ONNX file converted by hand, pass it with --onnx-model")
     assert "HistGradientBoostingClassifier cannot be converted" in saved.summary
 
 
@@ -164,12 +166,30 @@ def test_an_unconvertible_model_fails_naming_the_estimator(tmp_path):
         (["--image", "Bad Image!"], "not a valid image reference"),
         (["--target", "salary"], "target column 'salary'"),
         (["--python-version", "three"], "--python-version"),
+        (["--image", "{name}:{tag}"], "--image '{name}:{tag}' has an unknown placeholder"),
+        (["--model-uri", "missing.onnx"], "ONNX file missing.onnx does not exist; check --model-uri"),
     ],
 )
 def test_bad_inputs_exit_2_and_write_nothing(tmp_path, mlflow_model, args, message):
     result = package(tmp_path, "--model-uri", str(mlflow_model), "--engine", "none", *args)
     assert result.returncode == 2 and message in result.stderr
     assert not (tmp_path / "out/package.json").exists()
+
+
+@pytest.mark.parametrize("status", ["passed", "failed"])
+def test_the_model_defaults_to_that_of_the_last_passed_register(tmp_path, mlflow_model, status):
+    from mlops_ci.result import StepResult
+
+    out = tmp_path / "out"
+    StepResult("register", status, "registered", {"model-uri": str(mlflow_model)}).write(out)
+    result = run_cli(["package", "--out-dir", str(out), "--engine", "none"], cwd=tmp_path, env=cli_env())
+    if status == "failed":
+        assert result.returncode == 2 and "no model to package: pass --model-uri" in result.stderr
+        return
+    assert result.returncode == 0, result.stderr
+    saved = read_step_result(out / "package.json")
+    assert saved.outputs["model-uri"] == str(mlflow_model) and saved.outputs["model-name"] == "model"
+    assert {c.name: c.details.get("source") for c in saved.checks}["parity-probabilities"] == "input example"
 
 
 def test_serve_command_serves_a_packaged_folder_until_sigterm(tmp_path, census_model_dir_for_cli):
@@ -194,6 +214,12 @@ def test_serve_command_serves_a_packaged_folder_until_sigterm(tmp_path, census_m
         process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert b"serving census-income version 7" in process.stderr.read()
+
+
+def test_serve_names_its_argument_when_the_model_does_not_exist(tmp_path):
+    result = run_cli(["serve", "missing.onnx"], cwd=tmp_path, env=cli_env())
+    assert result.returncode == 2
+    assert "ONNX file missing.onnx does not exist; check the MODEL argument" in result.stderr
 
 
 @pytest.fixture

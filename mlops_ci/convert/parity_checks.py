@@ -1,26 +1,47 @@
-"""The package step's parity checks and report, from a ParityReport and the options."""
+"""Whether native and ONNX predictions agree closely enough: a ParityReport judged against
+the Tolerances, one ParityJudgement per question, and the parity report in markdown."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from mlops_ci.result import Check
+from mlops_ci.convert.parity import ParityReport, Tolerances
 
 
-def parity_checks(report: Any, opts: Any) -> list[Check]:
-    checks: list[Check] = []
+@dataclass(frozen=True)
+class ParityJudgement:
+    """One parity question answered (labels, differences, one metric). ``status``: passed,
+    failed or skipped; a skipped question decides nothing."""
+
+    name: str
+    status: str
+    message: str
+    value: float | None = None
+    baseline: float | None = None
+    threshold: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+
+def judge_parity(report: ParityReport, tolerances: Tolerances) -> tuple[ParityJudgement, ...]:
+    found: list[ParityJudgement] = []
     base = {"kind": "parity", "n": report.rows, "source": report.source}
+    min_agreement = tolerances.min_label_agreement
     if report.label_agreement is not None:
-        ok = report.label_agreement >= opts.parity_min_label_agreement
-        checks.append(
-            Check(
+        found.append(
+            ParityJudgement(
                 "parity-labels",
-                "passed" if ok else "failed",
+                _status(report.label_agreement >= min_agreement),
                 value=report.label_agreement,
-                threshold=opts.parity_min_label_agreement,
+                threshold=min_agreement,
                 message=f"native and ONNX predict the same class on {report.label_agreement:.2%} of "
                 f"{report.rows} {report.source} rows ({report.disagreeing_rows} differ; at least "
-                f"{opts.parity_min_label_agreement:.2%} required)",
+                f"{min_agreement:.2%} required)",
                 details={
                     **base,
                     "metric": "label_agreement",
@@ -30,17 +51,17 @@ def parity_checks(report: Any, opts: Any) -> list[Check]:
                 },
             )
         )
-    within_max = report.diff_max <= opts.parity_max_abs_diff
-    within_p99 = report.diff_p99 <= opts.parity_p99_abs_diff
+    within_max = report.diff_max <= tolerances.max_abs_diff
+    within_p99 = report.diff_p99 <= tolerances.p99_abs_diff
     what = "probabilities" if report.diff_kind == "probability" else "values"
-    checks.append(
-        Check(
+    found.append(
+        ParityJudgement(
             f"parity-{what}",
-            "passed" if within_max and within_p99 else "failed",
+            _status(within_max and within_p99),
             value=report.diff_p99,
-            threshold=opts.parity_p99_abs_diff,
+            threshold=tolerances.p99_abs_diff,
             message=f"absolute differences of the {what}: max {report.diff_max:.2g} (limit "
-            f"{opts.parity_max_abs_diff:g}), p99 {report.diff_p99:.2g} (limit {opts.parity_p99_abs_diff:g}), "
+            f"{tolerances.max_abs_diff:g}), p99 {report.diff_p99:.2g} (limit {tolerances.p99_abs_diff:g}), "
             f"mean {report.diff_mean:.2g}; worst rows {', '.join(str(r['row']) for r in report.worst_rows)}",
             details={
                 **base,
@@ -49,32 +70,30 @@ def parity_checks(report: Any, opts: Any) -> list[Check]:
                 "p99": report.diff_p99,
                 "p999": report.diff_p999,
                 "mean": report.diff_mean,
-                "max_threshold": opts.parity_max_abs_diff,
+                "max_threshold": tolerances.max_abs_diff,
                 "worst_rows": list(report.worst_rows),
             },
         )
     )
     if not report.metrics:
-        checks.append(
-            Check(
+        found.append(
+            ParityJudgement(
                 "parity-metrics",
                 "skipped",
-                blocking=False,
                 message=f"no target on the {report.source}: metrics not compared (set holdout and target)",
                 details=dict(base),
             )
         )
     for metric in report.metrics:
-        ok = metric.scaled_difference <= opts.parity_metric_tolerance
-        checks.append(
-            Check(
+        found.append(
+            ParityJudgement(
                 f"parity-{metric.name.replace('_', '-')}",
-                "passed" if ok else "failed",
+                _status(metric.scaled_difference <= tolerances.metric),
                 value=metric.onnx,
                 baseline=metric.native,
-                threshold=opts.parity_metric_tolerance,
+                threshold=tolerances.metric,
                 message=f"{metric.name} from ONNX predictions {metric.onnx:.5f} vs native {metric.native:.5f} "
-                f"(difference {metric.difference:+.2g}; tolerance {opts.parity_metric_tolerance:g})",
+                f"(difference {metric.difference:+.2g}; tolerance {tolerances.metric:g})",
                 details={
                     **base,
                     "metric": metric.name,
@@ -83,19 +102,20 @@ def parity_checks(report: Any, opts: Any) -> list[Check]:
                 },
             )
         )
-    return checks
+    return tuple(found)
 
 
-def parity_markdown(report: Any, checks: list[Check]) -> str:
+def parity_markdown(report: ParityReport, judgements: Sequence[ParityJudgement], *, conversion: str) -> str:
+    """The parity report: ``conversion`` (how the model was converted) and each judgement,
+    then the worst rows."""
     lines = [
         f"# ONNX parity ({report.rows} {report.source} rows)",
         "",
         "| check | status | detail |",
         "|---|---|---|",
+        f"| onnx-conversion | passed | {_cell(conversion)} |",
     ]
-    for check in checks:
-        if check.details.get("kind") == "parity":
-            lines.append(f"| {check.name} | {check.status} | {check.message.replace('|', '/')} |")
+    lines += [f"| {j.name} | {j.status} | {_cell(j.message)} |" for j in judgements]
     lines += [
         "",
         "## Worst rows",
@@ -109,3 +129,11 @@ def parity_markdown(report: Any, checks: list[Check]) -> str:
         label = f" ({row['native_label']} / {row.get('onnx_label')})" if "native_label" in row else ""
         lines.append(f"| {row['row']}{label} | {native} | {onnx} | {row['abs_diff']:.3g} |")
     return "\n".join(lines) + "\n"
+
+
+def _status(ok: bool) -> str:
+    return "passed" if ok else "failed"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "/")
