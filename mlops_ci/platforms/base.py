@@ -196,9 +196,13 @@ class Platform(ABC):
         pr = self.context().pr
         return (pr, None) if pr else (None, f"not a {self.pr_noun} pipeline")
 
-    def upsert_comment(self, key: str, body: str, *, pr: str, artifact: Path) -> Published:
+    def upsert_comment(
+        self, key: str, body: str, *, pr: str, artifact: Path, author: str | None = None
+    ) -> Published:
         """Create or edit in place the one comment on ``pr`` that starts with
-        ``comments.marker(key)``. ``artifact`` holds the same body on disk."""
+        ``comments.marker(key)`` and was written by the token's own identity (``author``
+        when given, else asked of the platform); others' comments are never touched.
+        ``artifact`` holds the same body on disk."""
         return Published("saved", done=True, url=str(artifact), kind="file")
 
     def set_status(self, status: Status, *, commit: str) -> Published:

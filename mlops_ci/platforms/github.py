@@ -48,6 +48,8 @@ MAX_CHECK_TITLE = 255
 CHECK_CONCLUSIONS = {"success": "success", "failure": "failure", "neutral": "neutral"}
 # Commit statuses have no neutral state; a passing gate with warnings is a success.
 STATUS_STATES = {"success": "success", "failure": "failure", "neutral": "success"}
+# The account Actions' GITHUB_TOKEN writes as (the REST API's user.login).
+ACTIONS_BOT_LOGIN = "github-actions[bot]"
 FORK_HINT = (
     "a pull request from a fork gets a read-only GITHUB_TOKEN: the comment is saved in the "
     "out-dir for a workflow_run workflow to post with the status (see "
@@ -58,6 +60,8 @@ FORK_HINT = (
 class GitHubPlatform(Platform):
     name = "github"
     max_comment_chars = MAX_COMMENT_CHARS
+    # The token's own login once looked up (see _own_login).
+    _login: str | None = None
 
     # --- context ------------------------------------------------------------------------
 
@@ -245,21 +249,29 @@ class GitHubPlatform(Platform):
             )
         return str(claimed), None
 
-    def upsert_comment(self, key: str, body: str, *, pr: str, artifact: Path) -> Published:
+    def upsert_comment(
+        self, key: str, body: str, *, pr: str, artifact: Path, author: str | None = None
+    ) -> Published:
         problem = self._missing_setup()
         if problem:
             return Published("degraded", done=False, kind="comment", reason=problem)
         issue = self._repo.get_issue(int(pr))
         pipeline = self.pipeline_ordinal()
+        session = self._session()
 
         def upsert() -> Published:
             # Listed again on every retry: a create that failed with a 5xx may have been
             # stored, and creating again would duplicate the comment.
-            existing = [comments.Existing(str(c.id), c.body or "", c) for c in issue.get_comments()]
-            plan = comments.plan_upsert(existing, key=key, body=body, pipeline=pipeline)
+            existing = [
+                comments.Existing(str(c.id), c.body or "", c, _login_of(c)) for c in issue.get_comments()
+            ]
+            # Only comments our own identity wrote are ours, whatever marker they carry.
+            me = self._own_login(session, author) if comments.needs_author(existing, key) else None
+            plan = comments.plan_upsert(existing, key=key, body=body, pipeline=pipeline, author=me)
             if plan.action == "create":
                 created = issue.create_comment(body)
                 target_id, url = str(created.id), created.html_url
+                _warn_if_not(me, _login_of(created))
             else:
                 if plan.action == "update":
                     plan.target.handle.edit(body)
@@ -270,11 +282,28 @@ class GitHubPlatform(Platform):
             return Published(action, done=True, url=url, id=target_id, kind="comment")
 
         try:
-            return self._session().call(f"upsert the comment on #{pr}", upsert)
+            return session.call(f"upsert the comment on #{pr}", upsert)
         except PermissionDenied as error:
             return Published(
                 "degraded", done=False, kind="comment", reason=self._refused("write the comment", error)
             )
+
+    def _own_login(self, session: ApiSession, configured: str | None) -> str:
+        """The login the token writes comments as: ``configured`` (--comment-author) when
+        given, else the authenticated user (``GET /user``). An installation token (Actions'
+        GITHUB_TOKEN, a GitHub App's token) has no user: ``GET /user`` answers 403 "Resource
+        not accessible by integration", and Actions' token writes as ``github-actions[bot]``;
+        a GitHub App writes as ``<app-slug>[bot]`` and needs --comment-author."""
+        if configured:
+            return configured
+        if self._login is None:
+            try:
+                self._login = session.call("read the token's user", lambda: self._client.get_user().login)
+            except PermissionDenied as error:
+                if error.status != 403 or "not accessible by integration" not in error.message.lower():
+                    raise
+                self._login = ACTIONS_BOT_LOGIN
+        return self._login
 
     def set_status(self, status: Status, *, commit: str) -> Published:
         problem = self._missing_setup()
@@ -400,6 +429,24 @@ class GitHubPlatform(Platform):
 
     def _html_base(self) -> str:
         return self.env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+
+
+def _login_of(comment: Any) -> str | None:
+    user = getattr(comment, "user", None)
+    return getattr(user, "login", None) if user is not None else None
+
+
+def _warn_if_not(expected: str | None, actual: str | None) -> None:
+    """A created comment written as someone other than who we took ourselves to be (a
+    GitHub App token without --comment-author) would never be found again: say so."""
+    if expected and actual and not comments.same_login(expected, actual):
+        log.warning(
+            "the comment was written as %s, not %s: set --comment-author %s so later runs edit it "
+            "instead of adding new ones",
+            actual,
+            expected,
+            actual,
+        )
 
 
 def _checked(ok: bool) -> bool:

@@ -66,6 +66,14 @@ COMMENT_OPTIONS = (
         default="default",
         metavar="KEY",
     ),
+    Option(
+        "comment-author",
+        "Login the token writes comments as, when the platform cannot say: a GitHub App's "
+        "installation token writes as <app-slug>[bot] (default: the token's user, else "
+        "github-actions[bot] for Actions' GITHUB_TOKEN). Only comments by this login are ever "
+        "edited or deleted",
+        metavar="LOGIN",
+    ),
     Option("title", "Title of the comment's verdict line, e.g. the model's name", default="mlops-ci"),
     Option(
         "report-url",
@@ -277,7 +285,7 @@ def _post_comment(platform, opts, key: str, body: str, claimed_pr, artifact) -> 
     pr, why = platform.resolve_pr(claimed_pr)
     if not pr:
         return Published("skipped", done=False, reason=why)
-    return platform.upsert_comment(key, body, pr=pr, artifact=artifact)
+    return platform.upsert_comment(key, body, pr=pr, artifact=artifact, author=opts.comment_author)
 
 
 def _set_status(platform, opts, key, decision, summary, body, url, commit) -> Published:
