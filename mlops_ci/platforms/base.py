@@ -20,8 +20,9 @@ from mlops_ci.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-# State of a commit status / check run, platform-neutral.
-STATUS_STATES = ("success", "failure", "neutral")
+# State of a commit status / check run, platform-neutral. "pending" never satisfies a
+# required status (GitHub counts a neutral check run as passing; pending does not pass).
+STATUS_STATES = ("success", "failure", "neutral", "pending")
 
 
 @dataclass(frozen=True)
@@ -188,6 +189,11 @@ class Platform(ABC):
         GitLab pipeline id): a comment written by a later pipeline is never overwritten
         by an earlier one that finishes late."""
         return None
+
+    def results_untrusted(self) -> bool:
+        """Whether this run is known to read results that untrusted code produced (GitHub:
+        a ``workflow_run`` triggered by a pull request from a fork)."""
+        return False
 
     def resolve_pr(self, claimed: str | None) -> tuple[str | None, str | None]:
         """The PR/MR to comment on, and why there is none. ``claimed`` is the number the

@@ -47,7 +47,7 @@ MAX_STATUS_DESCRIPTION = 140
 MAX_CHECK_TITLE = 255
 CHECK_CONCLUSIONS = {"success": "success", "failure": "failure", "neutral": "neutral"}
 # Commit statuses have no neutral state; a passing gate with warnings is a success.
-STATUS_STATES = {"success": "success", "failure": "failure", "neutral": "success"}
+STATUS_STATES = {"success": "success", "failure": "failure", "neutral": "success", "pending": "pending"}
 # The account Actions' GITHUB_TOKEN writes as (the REST API's user.login).
 ACTIONS_BOT_LOGIN = "github-actions[bot]"
 FORK_HINT = (
@@ -129,6 +129,14 @@ class GitHubPlatform(Platform):
             return int(raw) if raw is not None else None
         except (TypeError, ValueError):
             return None
+
+    def results_untrusted(self) -> bool:
+        """A ``workflow_run`` after a fork's pull request reads what the fork's run uploaded."""
+        run = self._workflow_run()
+        if run is None or run.get("event") not in ("pull_request", "pull_request_review"):
+            return False
+        head = (run.get("head_repository") or {}).get("full_name")
+        return head != self.env.get("GITHUB_REPOSITORY")
 
     def is_fork_pull_request(self) -> bool:
         pull_request = self.event().get("pull_request") or {}
@@ -318,18 +326,16 @@ class GitHubPlatform(Platform):
             "title": status.title[:MAX_CHECK_TITLE],
             "summary": status.summary[:MAX_CHECK_TEXT] or status.title,
         }
-        extra = {"details_url": status.url} if status.url else {}
+        extra: dict[str, Any] = {"details_url": status.url} if status.url else {}
+        if status.state == "pending":
+            # No conclusion: a required check stays unmet until a later run completes it.
+            extra["status"] = "in_progress"
+        else:
+            extra.update(status="completed", conclusion=CHECK_CONCLUSIONS[status.state])
         try:
             check = session.call(
                 "create a check run",
-                lambda: repo.create_check_run(
-                    name=status.name,
-                    head_sha=commit,
-                    status="completed",
-                    conclusion=CHECK_CONCLUSIONS[status.state],
-                    output=output,
-                    **extra,
-                ),
+                lambda: repo.create_check_run(name=status.name, head_sha=commit, output=output, **extra),
             )
             return Published("created", done=True, url=check.html_url, id=str(check.id), kind="check-run")
         except PermissionDenied as error:

@@ -31,7 +31,7 @@ DEFAULT_URL = "https://gitlab.com"
 # GitLab's limit for a note body.
 MAX_COMMENT_CHARS = 1_000_000
 MAX_STATUS_DESCRIPTION = 255
-STATUS_STATES = {"success": "success", "failure": "failed", "neutral": "success"}
+STATUS_STATES = {"success": "success", "failure": "failed", "neutral": "success", "pending": "pending"}
 TOKEN_HINT = (
     "create a project access token with the api scope and the Developer role and store it as a "
     "masked CI/CD variable GITLAB_TOKEN (CI_JOB_TOKEN cannot write merge-request notes or commit statuses)"
