@@ -128,7 +128,7 @@ def build_view(decision: Decision, options: CommentOptions) -> dict[str, Any]:
     view: dict[str, Any] = {
         "marker": comments.marker(options.key),
         "meta": comments.meta_line(pipeline=options.pipeline, commit=options.commit),
-        "headline": _headline(decision, options, model) + (" (unverified)" if options.untrusted else ""),
+        "headline": _headline(decision, options, model),
         "untrusted": UNTRUSTED_NOTE if options.untrusted else None,
         "byline": _byline(decision, options, results),
         "blocking": [_finding(f) for f in decision.blocking],
@@ -191,8 +191,9 @@ def _model(results: dict[str, StepResult]) -> dict[str, Any]:
 
 
 def _headline(decision: Decision, options: CommentOptions, model: dict[str, Any]) -> str:
-    icon = fmt.ICONS[decision.verdict]
-    words = VERDICT_WORDS[decision.verdict]
+    # Results of an untrusted run get no verdict icon: a green tick would read as verified.
+    icon = "❔" if options.untrusted else fmt.ICONS[decision.verdict]
+    words = VERDICT_WORDS[decision.verdict] + (" (unverified)" if options.untrusted else "")
     phrase = ""
     label = model["label"]
     if label and model["validated"]:

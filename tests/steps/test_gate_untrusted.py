@@ -101,7 +101,8 @@ def test_a_forks_forged_pass_leaves_the_required_check_pending(forge, gate, tmp_
     assert check["status"] == "in_progress" and "conclusion" not in check
     assert check["output"]["title"].startswith("Awaiting a maintainer's approval of the trusted run")
     (comment,) = forge.github_comments(REPO, 42)
-    assert LABEL in comment["body"] and "(unverified)" in comment["body"]
+    assert LABEL in comment["body"] and "### ❔ mlops-ci: pass (unverified)" in comment["body"]
+    assert "✅" not in comment["body"].split("\n### ", 1)[1].split("\n", 1)[0]
     assert comment["body"].startswith("<!-- mlops-ci:default -->")  # still found by its marker
     assert json.loads((out / "comment.json").read_text())["trusted"] is False
     assert forge.problems == []
