@@ -5,7 +5,9 @@ and the check run or commit status.
 
 Pull requests from forks get a read-only ``GITHUB_TOKEN``: writing the comment or status
 is refused (403), and the gate degrades instead of failing — the comment is in the step
-summary and in ``<out-dir>/comment.md`` for a ``workflow_run`` workflow to post (see
+summary and in ``<out-dir>/comment.md`` for a ``workflow_run`` workflow to show, labelled
+as not verified, with the status left pending: only a trusted run that a maintainer
+approves, which computes the results again, completes the status (see
 examples/github-fork-pr-comments).
 """
 
@@ -52,8 +54,8 @@ STATUS_STATES = {"success": "success", "failure": "failure", "neutral": "success
 ACTIONS_BOT_LOGIN = "github-actions[bot]"
 FORK_HINT = (
     "a pull request from a fork gets a read-only GITHUB_TOKEN: the comment is saved in the "
-    "out-dir for a workflow_run workflow to post with the status (see "
-    "examples/github-fork-pr-comments in mlops-ci)"
+    "out-dir for a workflow_run workflow to show as unverified, and a maintainer-approved "
+    "trusted run sets the status (see examples/github-fork-pr-comments in mlops-ci)"
 )
 
 
