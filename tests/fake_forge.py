@@ -10,7 +10,16 @@ in ``problems``, which a test asserts is empty. Every request is recorded in ``r
 Failures are injected with ``fail(...)``: the next matching requests get the given status,
 headers and body (a 502, a rate limit with reset headers, ...). Tokens decide what a
 caller may do: ``Token(write=False)`` is the read-only token of a fork's pull request,
-``Token(app=False)`` a personal token that may not create check runs.
+``Token(app=False)`` a personal token that may not create check runs, and
+``Token(login="github-actions[bot]", installation=True)`` Actions' GITHUB_TOKEN, an
+installation token that has no user: ``GET /user`` answers 403 "Resource not accessible by
+integration", as on github.com.
+
+Every comment and note records who wrote it (GitHub's ``user.login``, GitLab's
+``author.username``): the token's login. ``GET /user`` (both APIs) answers with that login.
+Editing or deleting another account's comment is refused (403) *and* recorded in
+``problems``: the real APIs let a token with write access moderate anyone's comment, so a
+client that tried would silently take over a comment there; here the attempt is a failure.
 
 Run on its own (``python -m tests.fake_forge --port 8765``) it serves until interrupted,
 with ``GET /_fake/requests`` and ``GET /_fake/state`` for inspection (for the act and
@@ -42,6 +51,8 @@ class Token:
     # A GitHub App installation token (Actions' GITHUB_TOKEN) may create check runs; a
     # personal access token may not.
     app: bool = True
+    # An installation token has no user: GitHub's GET /user answers 403.
+    installation: bool = False
 
 
 @dataclass
@@ -326,7 +337,7 @@ class _Handler(BaseHTTPRequestHandler):
                     status, payload, headers = fault.status, fault.body, dict(fault.headers)
                 elif raw_path.startswith("/api/v4/"):
                     status, payload, headers = GitLabApi(forge, self, record).route(method, raw_path)
-                elif raw_path.startswith("/repos/"):
+                elif raw_path.startswith("/repos/") or raw_path == "/user":
                     status, payload, headers = GitHubApi(forge, self, record).route(method, raw_path)
                 else:
                     raise ApiError(
@@ -474,6 +485,12 @@ class GitHubApi:
 
     def route(self, method: str, path: str) -> tuple[int, Any, dict[str, str]]:
         token = self.auth()
+        if path == "/user":
+            if method != "GET":
+                raise ApiError(
+                    404, {"message": "Not Found"}, problem=f"unknown GitHub endpoint {method} {path}"
+                )
+            return self.get_user(token)
         repo_match = re.match(r"^/repos/([^/]+/[^/]+)(/.*)?$", path)
         repo, rest = repo_match.group(1), repo_match.group(2) or ""
         routes = [
@@ -510,6 +527,29 @@ class GitHubApi:
                     "documentation_url": "https://docs.github.com/rest",
                 },
             )
+
+    def get_user(self, token: Token):
+        """GET /user: the authenticated user; an installation token has none (403)."""
+        if token.installation:
+            raise ApiError(
+                403,
+                {
+                    "message": "Resource not accessible by integration",
+                    "documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user",
+                    "status": "403",
+                },
+            )
+        return (
+            200,
+            {
+                "login": token.login,
+                "id": abs(hash(token.login)) % 10**6,
+                "type": "Bot" if "bot" in token.login else "User",
+                "url": f"{self.forge.url}/users/{token.login}",
+                "html_url": f"{HTML_HOST}/{token.login}",
+            },
+            {},
+        )
 
     def list_comments(self, token: Token, repo: str, number: str):
         pull = self._pull(repo, number)
@@ -801,6 +841,8 @@ class GitLabApi:
             # Authenticated by the trigger token in the body, not by a header.
             return self.trigger_pipeline(unquote(trigger.group(1)))
         token = self.auth()
+        if path == "/api/v4/user" and method == "GET":
+            return self.current_user(token)
         match = re.match(r"^/api/v4/projects/([^/]+)(/.*)$", path)
         if not match:
             raise ApiError(
@@ -832,6 +874,21 @@ class GitLabApi:
     def _writable(self, token: Token) -> None:
         if not token.write:
             raise ApiError(403, {"message": "403 Forbidden"})
+
+    def current_user(self, token: Token):
+        """GET /user: the token's user (a project access token's bot user, too)."""
+        return (
+            200,
+            {
+                "id": abs(hash(token.login)) % 10**6,
+                "username": token.login,
+                "name": token.login,
+                "state": "active",
+                "bot": "bot" in token.login,
+                "web_url": f"{self.forge.url}/{token.login}",
+            },
+            {},
+        )
 
     def list_notes(self, token: Token, project: str, iid: str):
         notes = list(self._notes(project, iid))
@@ -972,14 +1029,25 @@ class GitLabApi:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the fake GitHub/GitLab API until interrupted.")
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--token", action="append", default=[], help="TOKEN[:read][:pat], repeatable")
+    parser.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        help="TOKEN[:read][:pat][:installation][:login=NAME], repeatable",
+    )
     parser.add_argument("--pull", action="append", default=[], help="OWNER/REPO#NUMBER@SHA, repeatable")
     parser.add_argument("--merge-request", action="append", default=[], help="PROJECT!IID, repeatable")
     args = parser.parse_args()
     tokens = {}
     for spec in args.token:
         value, *flags = spec.split(":")
-        tokens[value] = Token(write="read" not in flags, app="pat" not in flags)
+        logins = [flag.partition("=")[2] for flag in flags if flag.startswith("login=")]
+        tokens[value] = Token(
+            login=logins[-1] if logins else Token.login,
+            write="read" not in flags,
+            app="pat" not in flags,
+            installation="installation" in flags,
+        )
     forge = FakeForge(tokens).start(args.port)
     for spec in args.pull:
         repo, _, rest = spec.partition("#")

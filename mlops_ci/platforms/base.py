@@ -20,8 +20,9 @@ from mlops_ci.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
 
-# State of a commit status / check run, platform-neutral.
-STATUS_STATES = ("success", "failure", "neutral")
+# State of a commit status / check run, platform-neutral. "pending" never satisfies a
+# required status (GitHub counts a neutral check run as passing; pending does not pass).
+STATUS_STATES = ("success", "failure", "neutral", "pending")
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,11 @@ class Platform(ABC):
         by an earlier one that finishes late."""
         return None
 
+    def results_untrusted(self) -> bool:
+        """Whether this run is known to read results that untrusted code produced (GitHub:
+        a ``workflow_run`` triggered by a pull request from a fork)."""
+        return False
+
     def resolve_pr(self, claimed: str | None) -> tuple[str | None, str | None]:
         """The PR/MR to comment on, and why there is none. ``claimed`` is the number the
         step results recorded; platforms that run a separate trusted job (GitHub's
@@ -201,9 +207,13 @@ class Platform(ABC):
         pr = self.context().pr
         return (pr, None) if pr else (None, f"not a {self.pr_noun} pipeline")
 
-    def upsert_comment(self, key: str, body: str, *, pr: str, artifact: Path) -> Published:
+    def upsert_comment(
+        self, key: str, body: str, *, pr: str, artifact: Path, author: str | None = None
+    ) -> Published:
         """Create or edit in place the one comment on ``pr`` that starts with
-        ``comments.marker(key)``. ``artifact`` holds the same body on disk."""
+        ``comments.marker(key)`` and was written by the token's own identity (``author``
+        when given, else asked of the platform); others' comments are never touched.
+        ``artifact`` holds the same body on disk."""
         return Published("saved", done=True, url=str(artifact), kind="file")
 
     def set_status(self, status: Status, *, commit: str) -> Published:

@@ -5,7 +5,9 @@ and the check run or commit status.
 
 Pull requests from forks get a read-only ``GITHUB_TOKEN``: writing the comment or status
 is refused (403), and the gate degrades instead of failing — the comment is in the step
-summary and in ``<out-dir>/comment.md`` for a ``workflow_run`` workflow to post (see
+summary and in ``<out-dir>/comment.md`` for a ``workflow_run`` workflow to show, labelled
+as not verified, with the status left pending: only a trusted run that a maintainer
+approves, which computes the results again, completes the status (see
 examples/github-fork-pr-comments).
 """
 
@@ -47,17 +49,21 @@ MAX_STATUS_DESCRIPTION = 140
 MAX_CHECK_TITLE = 255
 CHECK_CONCLUSIONS = {"success": "success", "failure": "failure", "neutral": "neutral"}
 # Commit statuses have no neutral state; a passing gate with warnings is a success.
-STATUS_STATES = {"success": "success", "failure": "failure", "neutral": "success"}
+STATUS_STATES = {"success": "success", "failure": "failure", "neutral": "success", "pending": "pending"}
+# The account Actions' GITHUB_TOKEN writes as (the REST API's user.login).
+ACTIONS_BOT_LOGIN = "github-actions[bot]"
 FORK_HINT = (
     "a pull request from a fork gets a read-only GITHUB_TOKEN: the comment is saved in the "
-    "out-dir for a workflow_run workflow to post with the status (see "
-    "examples/github-fork-pr-comments in mlops-ci)"
+    "out-dir for a workflow_run workflow to show as unverified, and a maintainer-approved "
+    "trusted run sets the status (see examples/github-fork-pr-comments in mlops-ci)"
 )
 
 
 class GitHubPlatform(Platform):
     name = "github"
     max_comment_chars = MAX_COMMENT_CHARS
+    # The token's own login once looked up (see _own_login).
+    _login: str | None = None
 
     # --- context ------------------------------------------------------------------------
 
@@ -125,6 +131,14 @@ class GitHubPlatform(Platform):
             return int(raw) if raw is not None else None
         except (TypeError, ValueError):
             return None
+
+    def results_untrusted(self) -> bool:
+        """A ``workflow_run`` after a fork's pull request reads what the fork's run uploaded."""
+        run = self._workflow_run()
+        if run is None or run.get("event") not in ("pull_request", "pull_request_review"):
+            return False
+        head = (run.get("head_repository") or {}).get("full_name")
+        return head != self.env.get("GITHUB_REPOSITORY")
 
     def is_fork_pull_request(self) -> bool:
         pull_request = self.event().get("pull_request") or {}
@@ -245,21 +259,29 @@ class GitHubPlatform(Platform):
             )
         return str(claimed), None
 
-    def upsert_comment(self, key: str, body: str, *, pr: str, artifact: Path) -> Published:
+    def upsert_comment(
+        self, key: str, body: str, *, pr: str, artifact: Path, author: str | None = None
+    ) -> Published:
         problem = self._missing_setup()
         if problem:
             return Published("degraded", done=False, kind="comment", reason=problem)
         issue = self._repo.get_issue(int(pr))
         pipeline = self.pipeline_ordinal()
+        session = self._session()
 
         def upsert() -> Published:
             # Listed again on every retry: a create that failed with a 5xx may have been
             # stored, and creating again would duplicate the comment.
-            existing = [comments.Existing(str(c.id), c.body or "", c) for c in issue.get_comments()]
-            plan = comments.plan_upsert(existing, key=key, body=body, pipeline=pipeline)
+            existing = [
+                comments.Existing(str(c.id), c.body or "", c, _login_of(c)) for c in issue.get_comments()
+            ]
+            # Only comments our own identity wrote are ours, whatever marker they carry.
+            me = self._own_login(session, author) if comments.needs_author(existing, key) else None
+            plan = comments.plan_upsert(existing, key=key, body=body, pipeline=pipeline, author=me)
             if plan.action == "create":
                 created = issue.create_comment(body)
                 target_id, url = str(created.id), created.html_url
+                _warn_if_not(me, _login_of(created))
             else:
                 if plan.action == "update":
                     plan.target.handle.edit(body)
@@ -270,11 +292,28 @@ class GitHubPlatform(Platform):
             return Published(action, done=True, url=url, id=target_id, kind="comment")
 
         try:
-            return self._session().call(f"upsert the comment on #{pr}", upsert)
+            return session.call(f"upsert the comment on #{pr}", upsert)
         except PermissionDenied as error:
             return Published(
                 "degraded", done=False, kind="comment", reason=self._refused("write the comment", error)
             )
+
+    def _own_login(self, session: ApiSession, configured: str | None) -> str:
+        """The login the token writes comments as: ``configured`` (--comment-author) when
+        given, else the authenticated user (``GET /user``). An installation token (Actions'
+        GITHUB_TOKEN, a GitHub App's token) has no user: ``GET /user`` answers 403 "Resource
+        not accessible by integration", and Actions' token writes as ``github-actions[bot]``;
+        a GitHub App writes as ``<app-slug>[bot]`` and needs --comment-author."""
+        if configured:
+            return configured
+        if self._login is None:
+            try:
+                self._login = session.call("read the token's user", lambda: self._client.get_user().login)
+            except PermissionDenied as error:
+                if error.status != 403 or "not accessible by integration" not in error.message.lower():
+                    raise
+                self._login = ACTIONS_BOT_LOGIN
+        return self._login
 
     def set_status(self, status: Status, *, commit: str) -> Published:
         problem = self._missing_setup()
@@ -289,18 +328,16 @@ class GitHubPlatform(Platform):
             "title": status.title[:MAX_CHECK_TITLE],
             "summary": status.summary[:MAX_CHECK_TEXT] or status.title,
         }
-        extra = {"details_url": status.url} if status.url else {}
+        extra: dict[str, Any] = {"details_url": status.url} if status.url else {}
+        if status.state == "pending":
+            # No conclusion: a required check stays unmet until a later run completes it.
+            extra["status"] = "in_progress"
+        else:
+            extra.update(status="completed", conclusion=CHECK_CONCLUSIONS[status.state])
         try:
             check = session.call(
                 "create a check run",
-                lambda: repo.create_check_run(
-                    name=status.name,
-                    head_sha=commit,
-                    status="completed",
-                    conclusion=CHECK_CONCLUSIONS[status.state],
-                    output=output,
-                    **extra,
-                ),
+                lambda: repo.create_check_run(name=status.name, head_sha=commit, output=output, **extra),
             )
             return Published("created", done=True, url=check.html_url, id=str(check.id), kind="check-run")
         except PermissionDenied as error:
@@ -404,6 +441,24 @@ class GitHubPlatform(Platform):
 
     def _html_base(self) -> str:
         return self.env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+
+
+def _login_of(comment: Any) -> str | None:
+    user = getattr(comment, "user", None)
+    return getattr(user, "login", None) if user is not None else None
+
+
+def _warn_if_not(expected: str | None, actual: str | None) -> None:
+    """A created comment written as someone other than who we took ourselves to be (a
+    GitHub App token without --comment-author) would never be found again: say so."""
+    if expected and actual and not comments.same_login(expected, actual):
+        log.warning(
+            "the comment was written as %s, not %s: set --comment-author %s so later runs edit it "
+            "instead of adding new ones",
+            actual,
+            expected,
+            actual,
+        )
 
 
 def _checked(ok: bool) -> bool:

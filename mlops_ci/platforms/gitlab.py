@@ -31,7 +31,7 @@ DEFAULT_URL = "https://gitlab.com"
 # GitLab's limit for a note body.
 MAX_COMMENT_CHARS = 1_000_000
 MAX_STATUS_DESCRIPTION = 255
-STATUS_STATES = {"success": "success", "failure": "failed", "neutral": "success"}
+STATUS_STATES = {"success": "success", "failure": "failed", "neutral": "success", "pending": "pending"}
 TOKEN_HINT = (
     "create a project access token with the api scope and the Developer role and store it as a "
     "masked CI/CD variable GITLAB_TOKEN (CI_JOB_TOKEN cannot write merge-request notes or commit statuses)"
@@ -42,6 +42,8 @@ class GitLabPlatform(Platform):
     name = "gitlab"
     max_comment_chars = MAX_COMMENT_CHARS
     pr_noun = "merge request"
+    # The token's own username once looked up (see _own_username).
+    _username: str | None = None
 
     def context(self) -> RunContext:
         env = self.env
@@ -163,24 +165,29 @@ class GitLabPlatform(Platform):
         base = self.env.get("CI_MERGE_REQUEST_PROJECT_URL") or self.env.get("CI_PROJECT_URL")
         return f"{base}/-/merge_requests/{iid}#note_{note_id}" if base else None
 
-    def upsert_comment(self, key: str, body: str, *, pr: str, artifact: Path) -> Published:
+    def upsert_comment(
+        self, key: str, body: str, *, pr: str, artifact: Path, author: str | None = None
+    ) -> Published:
         problem = self._missing_setup() or (None if self._mr_project else "CI_PROJECT_ID is not set")
         if problem:
             return Published("degraded", done=False, kind="note", reason=problem)
         notes = self._mr(pr).notes
         quiet = {"obey_rate_limit": False}
         pipeline = self.pipeline_ordinal()
+        session = self._session()
 
         def upsert() -> Published:
             # Listed again on every retry: a create that failed with a 5xx may have been
             # stored, and creating again would duplicate the note.
             listed = notes.list(iterator=True, per_page=100, sort="asc", order_by="created_at", **quiet)
             existing = [
-                comments.Existing(str(n.id), n.body or "", n)
+                comments.Existing(str(n.id), n.body or "", n, _username_of(n))
                 for n in listed
                 if not getattr(n, "system", False)
             ]
-            plan = comments.plan_upsert(existing, key=key, body=body, pipeline=pipeline)
+            # Only notes our own identity wrote are ours, whatever marker they carry.
+            me = self._own_username(session, author) if comments.needs_author(existing, key) else None
+            plan = comments.plan_upsert(existing, key=key, body=body, pipeline=pipeline, author=me)
             if plan.action == "create":
                 note_id = str(notes.create({"body": body}, **quiet).id)
             else:
@@ -193,11 +200,25 @@ class GitLabPlatform(Platform):
             return Published(action, done=True, url=self._note_url(pr, note_id), id=note_id, kind="note")
 
         try:
-            return self._session().call(f"upsert the note on !{pr}", upsert)
+            return session.call(f"upsert the note on !{pr}", upsert)
         except PermissionDenied as error:
             return Published(
                 "degraded", done=False, kind="note", reason=self._refused("write the note", error)
             )
+
+    def _own_username(self, session: ApiSession, configured: str | None) -> str:
+        """The username the token writes notes as: ``configured`` (--comment-author) when
+        given, else the current user (``GET /user``; a project or group access token has a
+        bot user of its own, e.g. ``project_17_bot_…``)."""
+        if configured:
+            return configured
+        if self._username is None:
+            self._username = session.call("read the token's user", self._current_username)
+        return self._username
+
+    def _current_username(self) -> str:
+        self._client.auth()
+        return str(self._client.user.username)
 
     def set_status(self, status: Status, *, commit: str) -> Published:
         problem = self._missing_setup() or (None if self._commit_project else "CI_PROJECT_ID is not set")
@@ -297,6 +318,11 @@ class GitLabPlatform(Platform):
             id=str(getattr(pipeline, "id", "")),
             url=getattr(pipeline, "web_url", None),
         )
+
+
+def _username_of(note: Any) -> str | None:
+    author = getattr(note, "author", None)
+    return author.get("username") if isinstance(author, dict) else None
 
 
 def _user_agent() -> str:

@@ -33,7 +33,9 @@ class LocalPlatform(Platform):
         # There is no pull request on a laptop, but the comment is still written (to a file).
         return "local", None
 
-    def upsert_comment(self, key: str, body: str, *, pr: str, artifact: Path) -> Published:
+    def upsert_comment(
+        self, key: str, body: str, *, pr: str, artifact: Path, author: str | None = None
+    ) -> Published:
         """The comment is the markdown file ``artifact`` (``<out-dir>/comment.md``)."""
         write_text_atomic(artifact, body)
         return Published("saved", done=True, url=str(artifact), kind="file")

@@ -28,6 +28,11 @@ COMPARISON_KINDS = ("comparison",)
 SPECIAL_STEPS = ("validate", "package", "profile")
 # Shown in full in the body; longer lists are cut with a pointer to the details.
 MAX_FINDINGS = 15
+UNTRUSTED_NOTE = (
+    "⚠️ **Not verified: produced by the fork's run.** A pull request's own workflow run can "
+    "write any result, so these are shown, not believed. The required check stays pending "
+    "until a maintainer approves the trusted run, which recomputes them."
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,8 @@ class CommentOptions:
     report_url: str | None = None
     max_chars: int | None = None
     platform_label: str = "the platform"
+    # The results come from a run of untrusted code (a fork's pull request): labelled so.
+    untrusted: bool = False
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,7 @@ def build_view(decision: Decision, options: CommentOptions) -> dict[str, Any]:
         "marker": comments.marker(options.key),
         "meta": comments.meta_line(pipeline=options.pipeline, commit=options.commit),
         "headline": _headline(decision, options, model),
+        "untrusted": UNTRUSTED_NOTE if options.untrusted else None,
         "byline": _byline(decision, options, results),
         "blocking": [_finding(f) for f in decision.blocking],
         "warnings": [_finding(f) for f in decision.warnings],
@@ -183,8 +191,9 @@ def _model(results: dict[str, StepResult]) -> dict[str, Any]:
 
 
 def _headline(decision: Decision, options: CommentOptions, model: dict[str, Any]) -> str:
-    icon = fmt.ICONS[decision.verdict]
-    words = VERDICT_WORDS[decision.verdict]
+    # Results of an untrusted run get no verdict icon: a green tick would read as verified.
+    icon = "❔" if options.untrusted else fmt.ICONS[decision.verdict]
+    words = VERDICT_WORDS[decision.verdict] + (" (unverified)" if options.untrusted else "")
     phrase = ""
     label = model["label"]
     if label and model["validated"]:

@@ -14,6 +14,8 @@ log = logging.getLogger(__name__)
 # Known steps in pipeline order; any other step sorts after them, by name.
 PIPELINE_ORDER = ("train", "register", "validate", "package", "profile", "deploy", "drift")
 _SCHEMA_FAMILY = "mlops-ci/step-result/"
+# A step result is kilobytes; results downloaded from an untrusted run are data of any size.
+MAX_RESULT_BYTES = 8 * 1024 * 1024
 
 
 def step_order(step: str) -> tuple[int, str]:
@@ -31,6 +33,15 @@ def load_results(out_dir: Path, *, exclude: tuple[str, ...] = ("gate",)) -> list
         raise UsageError(f"no step results: {out_dir} does not exist; run the steps first, or set --out-dir")
     results: dict[str, tuple[StepResult, Path]] = {}
     for path in sorted(out_dir.glob("*.json")):
+        size = path.stat().st_size if path.is_file() else 0
+        if size > MAX_RESULT_BYTES:
+            if path.stem in PIPELINE_ORDER:
+                raise UsageError(
+                    f"step result {path} is {size:,} bytes, over the {MAX_RESULT_BYTES:,} a step result "
+                    "may have; it was not written by mlops-ci"
+                )
+            log.debug("skipping %s: %d bytes, too large for a step result", path, size)
+            continue
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:

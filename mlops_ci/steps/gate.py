@@ -56,6 +56,15 @@ POLICY_OPTIONS = (
         metavar="PATTERN",
     ),
     Option("strict", "Treat every warning as blocking", kind="bool", default=False),
+    Option(
+        "untrusted-results",
+        "The results were produced by untrusted code (a fork's pull request run): show them "
+        "labelled 'not verified' and never set a passing status; the status stays pending until "
+        "a trusted run approved by a maintainer sets it (on by itself in a workflow_run after a "
+        "fork's pull request)",
+        kind="bool",
+        default=False,
+    ),
 )
 
 COMMENT_OPTIONS = (
@@ -65,6 +74,14 @@ COMMENT_OPTIONS = (
         "pipelines with different keys each own one comment on the same PR/MR",
         default="default",
         metavar="KEY",
+    ),
+    Option(
+        "comment-author",
+        "Login the token writes comments as, when the platform cannot say: a GitHub App's "
+        "installation token writes as <app-slug>[bot] (default: the token's user, else "
+        "github-actions[bot] for Actions' GITHUB_TOKEN). Only comments by this login are ever "
+        "edited or deleted",
+        metavar="LOGIN",
     ),
     Option("title", "Title of the comment's verdict line, e.g. the model's name", default="mlops-ci"),
     Option(
@@ -160,6 +177,7 @@ def run(ctx: StepContext) -> StepResult:
 
     platform, context = ctx.platform, ctx.run_context
     platform.connect(_api_settings(platform.name, opts))
+    untrusted = opts.untrusted_results or platform.results_untrusted()
     decision = decide(results, policy, commit=context.commit)
     pipeline_url = context.pipeline_url or _first(results, "pipeline_url")
     rendered = render_comment(
@@ -173,6 +191,7 @@ def run(ctx: StepContext) -> StepResult:
             report_url=opts.report_url,
             max_chars=platform.max_comment_chars,
             platform_label={"github": "GitHub", "gitlab": "GitLab"}.get(platform.name, "the platform"),
+            untrusted=untrusted,
         ),
     )
     summary = decision.summary()
@@ -191,6 +210,7 @@ def run(ctx: StepContext) -> StepResult:
         "pipeline": platform.pipeline_ordinal(),
         "pipeline_url": pipeline_url,
         "verdict": decision.verdict,
+        "trusted": not untrusted,
         "summary": summary,
         "body": paths["comment"].name,
         "shortened_to_post": rendered.shortened,
@@ -198,7 +218,17 @@ def run(ctx: StepContext) -> StepResult:
     write_text_atomic(paths["meta"], json.dumps(meta, indent=2) + "\n")
 
     comment = _post_comment(platform, opts, key, rendered.body, claimed_pr, paths["comment"])
-    status = _set_status(platform, opts, key, decision, summary, rendered.body, pipeline_url, context.commit)
+    status = _set_status(
+        platform,
+        opts,
+        key,
+        decision,
+        summary,
+        rendered.body,
+        pipeline_url,
+        context.commit,
+        untrusted=untrusted,
+    )
     _annotate(platform, decision, comment, status)
     meta["posted"] = {"comment": _published_dict(comment), "status": _published_dict(status)}
     write_text_atomic(paths["meta"], json.dumps(meta, indent=2) + "\n")
@@ -277,10 +307,10 @@ def _post_comment(platform, opts, key: str, body: str, claimed_pr, artifact) -> 
     pr, why = platform.resolve_pr(claimed_pr)
     if not pr:
         return Published("skipped", done=False, reason=why)
-    return platform.upsert_comment(key, body, pr=pr, artifact=artifact)
+    return platform.upsert_comment(key, body, pr=pr, artifact=artifact, author=opts.comment_author)
 
 
-def _set_status(platform, opts, key, decision, summary, body, url, commit) -> Published:
+def _set_status(platform, opts, key, decision, summary, body, url, commit, *, untrusted: bool) -> Published:
     if not opts.status:
         return Published("skipped", done=False, reason="disabled (--no-status)")
     if not commit:
@@ -288,6 +318,10 @@ def _set_status(platform, opts, key, decision, summary, body, url, commit) -> Pu
     state = {"pass": "success", "warn": "neutral", "block": "failure"}[decision.verdict]
     name = opts.status_name or ("mlops-ci" if key == "default" else f"mlops-ci/{key}")
     title = summary[0].upper() + summary[1:]
+    if untrusted:
+        # Whatever the untrusted results say, they never turn a required status green.
+        state = "pending"
+        title = f"Awaiting a maintainer's approval of the trusted run (the fork's run reports: {summary})"
     return platform.set_status(
         Status(name=name, state=state, title=title, summary=body, url=url), commit=commit
     )

@@ -67,6 +67,14 @@ OPTIONS = (
         metavar="MINUTES",
     ),
     Option("run-name", "MLflow run name (default: train-<short commit>)", metavar="NAME"),
+    Option(
+        "pass-env",
+        "Environment variables the training command gets although they look like CI "
+        "credentials (exact names; by default every *_TOKEN, GITHUB_TOKEN, CI_JOB_TOKEN, "
+        "ACTIONS_*, CI_*PASSWORD* ... is withheld; MLFLOW_* always passes)",
+        kind="list",
+        metavar="NAME",
+    ),
 )
 
 OUTPUTS = (
@@ -88,7 +96,12 @@ def run(ctx: StepContext) -> StepResult:
     opts = ctx.options
     # Everything that can be wrong with the inputs is checked before MLflow is touched.
     command = prepare_command(
-        opts.command, params=opts.params, seed=opts.seed, project_dir=ctx.project_dir, env=ctx.env
+        opts.command,
+        params=opts.params,
+        seed=opts.seed,
+        project_dir=ctx.project_dir,
+        env=ctx.env,
+        pass_env=opts.pass_env,
     )
     data = [fingerprint_data(path, project_dir=ctx.project_dir) for path in opts.data]
     excluded = [*opts.data, opts.out_dir, ctx.project_dir / LOCAL_STORE_DIR]

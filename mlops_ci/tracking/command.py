@@ -4,6 +4,7 @@ output streamed live and kept in a log file."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shlex
@@ -12,13 +13,15 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
 from mlops_ci.errors import UsageError
+from mlops_ci.tracking.child_env import child_environment
 
+log = logging.getLogger(__name__)
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 MAX_HASH_SEED = 4294967295
 KILL_GRACE_S = 10.0
@@ -63,8 +66,13 @@ def prepare_command(
     seed: int,
     project_dir: Path,
     env: Mapping[str, str],
+    pass_env: Iterable[str] = (),
 ) -> TrainingCommand:
-    """Parse and check the command: quoting, placeholders and that the program exists."""
+    """Parse and check the command: quoting, placeholders and that the program exists.
+
+    The command is the pull request's code: it gets ``env`` without mlops-ci's own inputs
+    and without CI / code-host credentials (see ``child_env``), except the exact names in
+    ``pass_env``."""
     if not command or not command.strip():
         raise UsageError("no training command: set train.command in mlops-ci.yaml or pass --command")
     if seed > MAX_HASH_SEED:
@@ -77,8 +85,13 @@ def prepare_command(
     values.setdefault("seed", str(seed))
     argv = [_substitute(arg, values) for arg in argv]
     _check_program(argv[0], project_dir, env)
-    # Our own inputs (which may include tokens for other steps) do not reach user code.
-    child_env = {key: value for key, value in env.items() if not key.startswith("MLOPS_CI_")}
+    child = child_environment(env, pass_env=pass_env)
+    if child.dropped:
+        log.info(
+            "train: the training command does not get %s (CI credentials; --pass-env NAME passes one)",
+            ", ".join(child.dropped),
+        )
+    child_env = dict(child.env)
     child_env.update(
         {
             "MLOPS_CI_SEED": str(seed),

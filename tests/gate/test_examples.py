@@ -1,5 +1,6 @@
-"""The two-stage workflow_run example for pull requests from forks: valid workflows whose
-second stage never runs the pull request's code."""
+"""The example for pull requests from forks: valid workflows in which no job both runs the
+pull request's code and holds a write token, whose unverified stage never runs it, and whose
+trusted stage is started by a maintainer."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from tests.helpers import REPO
 EXAMPLE = REPO / "examples" / "github-fork-pr-comments" / ".github" / "workflows"
 STAGE_1 = EXAMPLE / "mlops-ci-pr.yml"
 STAGE_2 = EXAMPLE / "mlops-ci-comment.yml"
+STAGE_3 = EXAMPLE / "mlops-ci-trusted.yml"
 
 
 def load(path: Path) -> dict:
@@ -25,14 +27,14 @@ def load(path: Path) -> dict:
 
 
 def steps(workflow: dict) -> list[dict]:
-    (job,) = workflow["jobs"].values()
-    return job["steps"]
+    """Every step of every job, in order."""
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
 
 
 def test_workflows_match_githubs_schema():
     check = Path(sys.executable).parent / "check-jsonschema"
     done = subprocess.run(
-        [str(check), "--builtin-schema", "vendor.github-workflows", str(STAGE_1), str(STAGE_2)],
+        [str(check), "--builtin-schema", "vendor.github-workflows", str(STAGE_1), str(STAGE_2), str(STAGE_3)],
         capture_output=True,
         text=True,
     )
@@ -42,7 +44,9 @@ def test_workflows_match_githubs_schema():
 def test_the_stages_fit_together():
     first, second = load(STAGE_1), load(STAGE_2)
     assert second["on"]["workflow_run"]["workflows"] == [first["name"]]
-    upload = next(s for s in steps(first) if s.get("uses", "").startswith("actions/upload-artifact@"))
+    # Stage 2 shows what stage 1's gate job (which runs no pull-request code) uploaded.
+    gate_steps = first["jobs"]["gate"]["steps"]
+    upload = next(s for s in reversed(gate_steps) if s.get("uses", "").startswith("actions/upload-artifact@"))
     download = next(s for s in steps(second) if s.get("uses", "").startswith("actions/download-artifact@"))
     assert upload["with"]["name"] == download["with"]["name"]
     assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
@@ -50,19 +54,19 @@ def test_the_stages_fit_together():
     gate = next(s for s in steps(second) if "mlops-ci gate" in s.get("run", ""))
     assert f"--out-dir {download['with']['path']}" in gate["run"]
     assert gate["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    assert "--untrusted-results" in gate["run"]
     # Stage 1's gate runs even when an earlier step failed, so the verdict is always there.
-    first_gate = next(s for s in steps(first) if s.get("run") == "mlops-ci gate")
-    assert first_gate["if"] == "${{ !cancelled() }}"
+    assert first["jobs"]["gate"]["if"] == "${{ !cancelled() }}"
 
 
 def test_the_trusted_stage_never_runs_pull_request_code():
     second = load(STAGE_2)
-    assert second["permissions"] == {
+    assert second["permissions"] == {}
+    assert second["jobs"]["comment"]["permissions"] == {
         "contents": "read",
         "actions": "read",
         "pull-requests": "write",
         "checks": "write",
-        "statuses": "write",
     }
     for step in steps(second):
         if step.get("uses", "").startswith("actions/checkout@"):

@@ -273,7 +273,11 @@ def test_workflow_run_posts_a_forks_comment_after_verifying_the_pull_request(for
     (ours,) = mine(forge)
     assert ours["body"] == (first / "comment.md").read_text()
     assert "actions/runs/7712345678" in ours["body"]
-    assert [(c["head_sha"], c["conclusion"]) for c in forge.check_runs] == [(SHA, "failure")]
+    # The fork's results are shown, never believed: the check waits for the trusted run.
+    assert [(c["head_sha"], c["status"], c.get("conclusion")) for c in forge.check_runs] == [
+        (SHA, "in_progress", None)
+    ]
+    assert "Not verified: produced by the fork's run" in ours["body"]
     assert_clean(forge)
 
 
