@@ -33,3 +33,8 @@ class ExternalServiceError(MlopsCiError):
     """A service (MLflow, registry, GitHub/GitLab, Docker) failed after retries."""
 
     exit_code = ExitCode.EXTERNAL
+
+
+class AccessDeniedError(UsageError):
+    """A service refused the job's credentials (HTTP 403): the job holds the wrong identity,
+    which its configuration must fix; retrying cannot help."""

@@ -9,6 +9,9 @@ import signal
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -42,10 +45,9 @@ pytest_plugins = ["tests.model_fixtures"]
 MLFLOW_START_TIMEOUT_S = 180
 
 
-@pytest.fixture(scope="session")
-def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+@contextmanager
+def running_mlflow_server(root: Path, *extra_args: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """A real `mlflow server` process (SQLite backend, proxied artifacts) on loopback."""
-    root = tmp_path_factory.mktemp("mlflow-server")
     port = free_port()
     log_path = root / "server.log"
     with log_path.open("wb") as log:
@@ -55,6 +57,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
                 "-m",
                 "mlflow",
                 "server",
+                *extra_args,
                 "--backend-store-uri",
                 f"sqlite:///{root / 'mlflow.db'}",
                 "--artifacts-destination",
@@ -70,6 +73,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=env,
         )
     uri = f"http://127.0.0.1:{port}"
     try:
@@ -77,12 +81,66 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> str:
     except (RuntimeError, TimeoutError) as exc:
         os.killpg(process.pid, signal.SIGKILL)
         pytest.fail(f"mlflow server did not start: {exc}\n{log_path.read_text()[-3000:]}")
-    yield uri
-    os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+        yield uri
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as uri:
+        yield uri
+
+
+@dataclass(frozen=True)
+class AuthServer:
+    """An `mlflow server --app-name basic-auth` with its admin credentials."""
+
+    uri: str
+    admin: tuple[str, str]
+
+    def create_user(self, username: str) -> tuple[str, str]:
+        """A new user (default permission READ on everything it did not create)."""
+        import requests
+
+        password = f"{username}-{uuid.uuid4().hex}"
+        response = requests.post(
+            f"{self.uri}/api/2.0/mlflow/users/create",
+            json={"username": username, "password": password},
+            auth=self.admin,
+            timeout=30,
+        )
+        response.raise_for_status()
+        return username, password
+
+
+@pytest.fixture(scope="session")
+def mlflow_auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthServer]:
+    """MLflow's built-in authentication (pip install mlflow[auth]): users and per-experiment /
+    per-registered-model permissions, default permission READ."""
+    root = tmp_path_factory.mktemp("mlflow-auth-server")
+    admin = ("admin", uuid.uuid4().hex)
+    config = root / "basic_auth.ini"
+    config.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{root / 'auth.db'}\n"
+        f"admin_username = {admin[0]}\n"
+        f"admin_password = {admin[1]}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    env = {
+        **os.environ,
+        "MLFLOW_AUTH_CONFIG_PATH": str(config),
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": uuid.uuid4().hex,
+    }
+    with running_mlflow_server(root, "--app-name", "basic-auth", env=env) as uri:
+        yield AuthServer(uri, admin)
 
 
 def copy_example(destination: Path) -> Path:

@@ -37,6 +37,10 @@ class RunContext:
     actor: str | None = None
     repository: str | None = None
     event: str | None = None
+    # True only where the code under test was reviewed: a push to a protected or the default
+    # branch, a tag, a schedule or dispatch on one (SECURITY.md). Pull/merge requests (fork or
+    # not), unprotected branches and laptops are not trusted contexts.
+    trusted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Events whose workflow runs the code of the ref it was started on, as pushed by someone with
+# write access; pull_request*, issue_comment and workflow_run run or report on other code.
+TRUSTED_EVENTS = frozenset({"push", "schedule", "workflow_dispatch", "repository_dispatch", "release"})
+
 DEFAULT_API_URL = "https://api.github.com"
 # GitHub rejects bodies over 65,536 characters, and a check run's summary over 65,535; one limit fits both.
 MAX_COMMENT_CHARS = 65_535
@@ -106,6 +110,8 @@ class GitHubPlatform(Platform):
                 actor=actor,
                 repository=repository,
                 event=run.get("event") or "workflow_run",
+                # What a workflow_run stage reports on is the triggering run's code.
+                trusted=False,
             )
         pull_request = self.event().get("pull_request") or {}
         # On pull_request events GITHUB_SHA is a merge commit; the head is what was pushed.
@@ -122,7 +128,20 @@ class GitHubPlatform(Platform):
             actor=actor,
             repository=repository,
             event=env.get("GITHUB_EVENT_NAME"),
+            trusted=self._trusted(),
         )
+
+    def _trusted(self) -> bool:
+        """A reviewed ref: a tag, a protected branch, or the default branch, reached by an
+        event that runs that ref's own code (not a pull request's)."""
+        env = self.env
+        if env.get("GITHUB_EVENT_NAME") not in TRUSTED_EVENTS:
+            return False
+        ref = env.get("GITHUB_REF", "")
+        if ref.startswith("refs/tags/") or env.get("GITHUB_REF_PROTECTED") == "true":
+            return True
+        default = (self.event().get("repository") or {}).get("default_branch")
+        return bool(default) and ref == f"refs/heads/{default}"
 
     def pipeline_ordinal(self) -> int | None:
         run = self._workflow_run()

@@ -56,6 +56,9 @@ class GitLabPlatform(Platform):
             actor=env.get("GITLAB_USER_LOGIN"),
             repository=env.get("CI_PROJECT_PATH"),
             event=env.get("CI_PIPELINE_SOURCE"),
+            # Merge-request pipelines run the MR's code even when its source branch is
+            # protected; otherwise GitLab says whether the ref is protected.
+            trusted=env.get("CI_COMMIT_REF_PROTECTED") == "true" and not env.get("CI_MERGE_REQUEST_IID"),
         )
 
     def pipeline_ordinal(self) -> int | None:

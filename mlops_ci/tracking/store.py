@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_ci.errors import ExternalServiceError, UsageError
+from mlops_ci.errors import AccessDeniedError, ExternalServiceError, UsageError
 from mlops_ci.gitinfo import strip_credentials
 from mlops_ci.retry import RetriesExhausted, RetryableError, RetryPolicy, call_with_retries
 
@@ -132,6 +132,13 @@ def tracking_errors(store: TrackingStore) -> Iterator[None]:
     try:
         yield
     except MlflowException as exc:
+        if getattr(exc, "error_code", None) == "PERMISSION_DENIED":
+            user = os.environ.get("MLFLOW_TRACKING_USERNAME") or "this identity"
+            raise AccessDeniedError(
+                f"MLflow at {store.display_uri} denied {user} ({_endpoint(exc)}): this job's MLflow "
+                "credentials may not do that; promotions and validation records need the deploy "
+                "identity (see SECURITY.md)"
+            ) from None
         if is_service_error(exc):
             first_line = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
             raise ExternalServiceError(
@@ -139,6 +146,13 @@ def tracking_errors(store: TrackingStore) -> Iterator[None]:
                 "healthy and retry"
             ) from None
         raise
+
+
+def _endpoint(exc: BaseException) -> str:
+    """The REST endpoint of a failed MLflow call, from its message ("API request to endpoint
+    /api/2.0/mlflow/registered-models/alias failed ...")."""
+    words = str(exc).split()
+    return next((word for word in words if word.startswith("/api/")), "permission denied")
 
 
 def get_or_create_experiment(client: MlflowClient, name: str, store: TrackingStore) -> str:
