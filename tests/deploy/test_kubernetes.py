@@ -98,7 +98,7 @@ def test_the_schemas_catch_mistakes(version):
         name="m",
         namespace="default",
         image=IMAGE,
-        resources=kube_manifests.resources({}, None),
+        resources=kube_manifests.resources(),
     )
     objects = kube_manifests.render(spec)
     assert kube_manifests.validate(objects, version=version) == []
