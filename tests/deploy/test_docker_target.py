@@ -1,7 +1,8 @@
-"""`mlops-ci deploy --target docker` against the real Docker engine that
-scripts/setup/20-docker.sh starts, with real serving images built by mlops_ci.container:
-a deploy that replaces a running version, a broken image that leaves the old one serving,
-rollback, and bad input."""
+"""Blue/green on Docker (mlops_ci/deploy/docker_target.py) against the real Docker engine
+that scripts/setup/20-docker.sh starts, with real serving images built by
+mlops_ci.container: a deploy that replaces a running version, a broken image that leaves
+the old one serving, rollback, nothing to roll back, and an engine that does not answer.
+The step's bad input (flags, exit codes) is tested in tests/steps/test_deploy.py."""
 
 from __future__ import annotations
 
@@ -12,8 +13,19 @@ import uuid
 import pytest
 import requests
 
-from mlops_ci.runner import run_step
-from tests.helpers import cli_env, free_port, run_cli
+from mlops_ci.deploy.audit import AuditTrail
+from mlops_ci.deploy.docker_target import (
+    DockerDeployRequest,
+    DockerService,
+    connect,
+    deploy_docker,
+    rollback_docker,
+)
+from mlops_ci.deploy.outcome import CheckRecord
+from mlops_ci.deploy.service import ImageRef
+from mlops_ci.errors import ExternalServiceError
+from mlops_ci.tracking.store import resolve_store
+from tests.helpers import free_port
 from tests.model_fixtures import census_pipeline, write_model_dir
 
 pytestmark = pytest.mark.slow
@@ -81,9 +93,23 @@ def service(engine):
         network.remove()
 
 
-def deploy(tmp_path, **flags):
-    env = {"DOCKER_HOST": os.environ["DOCKER_HOST"]}
-    return run_step("deploy", {"target": "docker", "ready_timeout": "60", **flags}, env=env, cwd=tmp_path)
+def on_engine(name: str) -> DockerService:
+    return DockerService(name=name, env={"DOCKER_HOST": os.environ["DOCKER_HOST"]}, ready_timeout_s=60)
+
+
+def trail(tmp_path) -> AuditTrail:
+    """The local log in tmp_path; the registry an embedded store that does not know the model
+    (the deployments are then logged locally only)."""
+    return AuditTrail(
+        log_path=tmp_path / "deployments.jsonl",
+        store=lambda: resolve_store(None, project_dir=tmp_path, retry_timeout_s=5),
+        experiment="deploy-test",
+        context={"commit": "abc123"},
+    )
+
+
+def deploy(tmp_path, service: str, image: str):
+    return deploy_docker(DockerDeployRequest(on_engine(service), ImageRef(image)), trail(tmp_path))
 
 
 def serving(engine, name: str) -> list[str]:
@@ -104,60 +130,64 @@ def answers(endpoint_url: str) -> int:
 
 
 def test_blue_green_replace_refuse_a_broken_image_and_roll_back(tmp_path, engine, images, service):
-    first = deploy(tmp_path, image=images["v1"], name=service)
-    assert first.status == "passed", first.summary
+    first = deploy(tmp_path, service, images["v1"])
+    assert first.ok and first.action == "deployed", first.message
+    # The version and the model come from the image's labels.
+    assert (first.model, first.version, first.previous_version) == ("census-income", "1", "")
+    assert first.checks == (CheckRecord("blue/green", True, first.message),)
     assert serving(engine, service) == [f"{service}-blue"]
-    v1_url = first.outputs["endpoint"].split("; ")[1].removesuffix(" on the host")
+    v1_url = first.endpoint.split("; ")[1].removesuffix(" on the host")
+    assert first.endpoint.startswith(f"http://{service}:8080 on network mlops-ci-{service}; ")
     assert answers(v1_url) == 200
 
-    second = deploy(tmp_path, image=images["v2"], name=service)
-    assert second.status == "passed", second.summary
-    assert second.outputs["previous-version"] == "1"
+    second = deploy(tmp_path, service, images["v2"])
+    assert second.ok, second.message
+    assert second.previous_version == "1"
     assert serving(engine, service) == [f"{service}-green"]
-    assert engine.client.containers.get(f"{service}-blue").status == "exited"  # kept for --rollback
+    assert engine.client.containers.get(f"{service}-blue").status == "exited"  # kept for a rollback
+    assert second.message.endswith(f"{service}-blue stopped, kept for a rollback")
 
-    broken = deploy(tmp_path, image=images["broken"], name=service)
-    assert broken.status == "failed" and broken.outputs["action"] == "failed"
-    assert "failed (the container exited" in broken.summary
+    broken = deploy(tmp_path, service, images["broken"])
+    assert not broken.ok and broken.action == "failed"
+    assert "failed (the container exited" in broken.message
+    assert broken.checks[0].name == "blue/green" and not broken.checks[0].passed
     assert engine.client.containers.list(all=True, filters={"name": f"{service}-candidate"}) == []
-    assert f"{service}-green keeps serving" in broken.summary
+    assert f"{service}-green keeps serving" in broken.message
     assert serving(engine, service) == [f"{service}-green"]
-    v2_url = second.outputs["endpoint"].split("; ")[1].removesuffix(" on the host")
+    v2_url = second.endpoint.split("; ")[1].removesuffix(" on the host")
     assert answers(v2_url) == 200
 
-    back = deploy(tmp_path, name=service, rollback=True)
-    assert back.status == "passed", back.summary
+    back = rollback_docker(on_engine(service), trail(tmp_path))
+    assert back.ok and back.action == "rolled-back", back.message
     assert serving(engine, service) == [f"{service}-blue"]
-    assert answers(back.outputs["endpoint"]) == 200
+    assert answers(back.endpoint) == 200
 
-    records = [
-        json.loads(line) for line in (tmp_path / ".mlops-ci" / "deployments.jsonl").read_text().splitlines()
-    ]
+    records = [json.loads(line) for line in (tmp_path / "deployments.jsonl").read_text().splitlines()]
     assert [(r["action"], r["status"]) for r in records] == [
         ("deploy", "succeeded"),
         ("deploy", "succeeded"),
         ("deploy", "failed"),
         ("rollback", "succeeded"),
     ]
+    assert [r["id"] for r in records] == [o.deployment_id for o in (first, second, broken, back)]
+    assert {r["commit"] for r in records} == {"abc123"}
 
 
-def test_bad_input(tmp_path, engine, service):
-    env = cli_env(DOCKER_HOST=os.environ["DOCKER_HOST"])
-    done = run_cli(
-        ["deploy", "--target", "docker", "--name", service, "--image", "localhost/no-such:1"],
-        cwd=tmp_path,
-        env=env,
+def test_nothing_to_roll_back(tmp_path, engine, service):
+    def no_registry():
+        raise AssertionError("a refusal logs nothing")
+
+    refused = rollback_docker(
+        on_engine(service), AuditTrail(tmp_path / "deployments.jsonl", no_registry, "unused")
     )
-    assert (
-        done.returncode == 2 and "image localhost/no-such:1 does not exist on Docker" in done.error_lines[0]
-    )
-    done = run_cli(["deploy", "--target", "docker", "--name", service], cwd=tmp_path, env=env)
-    assert done.returncode == 2 and "no image to deploy" in done.error_lines[0]
-    unreachable = cli_env(DOCKER_HOST=f"tcp://127.0.0.1:{free_port()}")
-    done = run_cli(
-        ["deploy", "--target", "docker", "--name", service, "--image", "x:1"], cwd=tmp_path, env=unreachable
-    )
-    assert done.returncode == 3
-    assert done.error_lines[0].startswith(
-        "mlops-ci deploy: error: no Docker engine answers at tcp://127.0.0.1:"
-    )
+    assert (refused.ok, refused.action) == (False, "refused")
+    assert refused.message == f"{service} is not serving on this Docker host; nothing to roll back"
+    assert refused.checks == (CheckRecord("rollback", False, refused.message),)
+    assert not (tmp_path / "deployments.jsonl").exists()
+
+
+def test_an_engine_that_does_not_answer():
+    where = f"tcp://127.0.0.1:{free_port()}"
+    with pytest.raises(ExternalServiceError, match=f"^no Docker engine answers at {where} ") as caught:
+        connect(where, {})
+    assert "--" not in str(caught.value)
