@@ -47,7 +47,7 @@ class DockerService:
     name: str  # a DNS label: the network alias and the containers' prefix
     model: str | None = None
     host: str | None = None  # the engine; None: DOCKER_HOST from ``env``
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold tokens: never shown
     bind: str = "127.0.0.1"
     ready_timeout_s: float = 120.0
     smoke_request: Mapping[str, Any] | None = None  # None: the model's input example

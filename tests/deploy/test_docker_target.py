@@ -191,3 +191,8 @@ def test_an_engine_that_does_not_answer():
     with pytest.raises(ExternalServiceError, match=f"^no Docker engine answers at {where} ") as caught:
         connect(where, {})
     assert "--" not in str(caught.value)
+
+
+def test_the_environment_is_never_shown():
+    where = DockerService(name="svc", env={"GITHUB_TOKEN": "t0ken"})
+    assert "t0ken" not in repr(where) and "t0ken" not in repr(DockerDeployRequest(where, ImageRef("x:1")))
