@@ -16,7 +16,7 @@ import json
 import logging
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -200,3 +200,69 @@ def append_registry_log(
     with tracking_errors(store):
         client.log_text(run_id, updated, LOG_FILE)
     return updated
+
+
+@dataclass(frozen=True)
+class AuditTrail:
+    """Where a deployment leaves its records: the local log, and the registry (tags on the
+    model version and the registry's log, appended under the model's lock).
+
+    ``store`` is called only when a record goes to the registry, so a deployment that logs
+    locally only (a render, a model the registry does not know) never resolves it."""
+
+    log_path: Path
+    store: Callable[[], TrackingStore]
+    experiment: str  # where the registry's log run lives
+    context: Mapping[str, Any] = field(default_factory=dict)  # the run context of every record
+    lock_timeout_s: float = 120.0
+    stale_after_s: float = 300.0
+
+    def append_held(self, client: MlflowClient, store: TrackingStore, record: DeploymentRecord) -> None:
+        """The registry's log and the local log, the caller holding the model's lock; a
+        version that was deployed is tagged first."""
+        if record.status == "succeeded" and record.model and record.version:
+            tag_version(client, store, record.model, record.version, record)
+        self._append_registry(client, store, record)
+        append_local(self.log_path, record)
+
+    def record(self, record: DeploymentRecord) -> None:
+        """Record a target deployment (Docker, Kubernetes): the local log always; with a
+        model version the registry knows, its tags and the registry's log too."""
+        from mlops_ci.deploy.lock import model_lock
+        from mlops_ci.deploy.promotion import get_version
+        from mlops_ci.errors import UsageError
+        from mlops_ci.tracking.store import connect
+
+        append_local(self.log_path, record)
+        if not (record.model and record.version):
+            return
+        store = self.store()
+        client = connect(store)
+        try:
+            get_version(client, store, record.model, record.version)
+        except UsageError:
+            log.info(
+                "%s v%s is not in the registry at %s: the deployment is logged locally only",
+                record.model,
+                record.version,
+                store.display_uri,
+            )
+            return
+        with model_lock(
+            client,
+            store,
+            record.model,
+            purpose=f"log a {record.target} deployment",
+            timeout_s=self.lock_timeout_s,
+            stale_after_s=self.stale_after_s,
+        ):
+            if record.status == "succeeded":
+                tag_version(client, store, record.model, record.version, record)
+            self._append_registry(client, store, record)
+
+    def _append_registry(self, client: MlflowClient, store: TrackingStore, record: DeploymentRecord) -> None:
+        from mlops_ci.tracking.store import get_or_create_experiment
+
+        experiment_id = get_or_create_experiment(client, self.experiment, store)
+        run_id = log_run_id(client, store, model=str(record.model), experiment_id=experiment_id)
+        append_registry_log(client, store, run_id, record)

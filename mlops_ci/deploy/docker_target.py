@@ -1,17 +1,17 @@
-"""`mlops-ci deploy --target docker`: blue/green on one Docker host.
+"""Blue/green deployment of a serving image on one Docker host.
 
 The service ``NAME`` lives on the user-defined network ``mlops-ci-NAME``: clients on that
 network (a reverse proxy, other services) call ``http://NAME:8080``, the network alias
 held by exactly one container, the *active* one. Each version runs as ``NAME-blue`` or
 ``NAME-green`` (labels ``io.mlops-ci.service``, ``.image``, ``.model-version``), its port
-8080 published on an ephemeral port of ``--bind`` for checks and direct access.
+8080 published on an ephemeral port of the bind address for checks and direct access.
 
 A deployment starts the new version as ``NAME-candidate``, waits until it is ready,
 smoke-tests it (a V2 inference with the model's input example, read from the image's own
-``/model/model-settings.json``, or ``--smoke-request``), then moves the alias: the new
+``/model/model-settings.json``, or the request given), then moves the alias: the new
 container takes the inactive colour's name and joins the network as ``NAME`` before the
 old one leaves it, so no request finds nobody. The old container is stopped (SIGTERM: it drains in-flight requests) and kept,
-stopped, for ``--rollback``. If the new one is not ready or fails the smoke test, it is
+stopped, for a rollback. If the new one is not ready or fails the smoke test, it is
 removed and the old one never stopped serving: exit 1.
 """
 
@@ -24,21 +24,43 @@ import logging
 import tarfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from mlops_ci.deploy.audit import DeploymentRecord, context_of
+from mlops_ci.deploy.audit import AuditTrail, DeploymentRecord
+from mlops_ci.deploy.outcome import CheckRecord, DeployOutcome
+from mlops_ci.deploy.service import ImageRef
 from mlops_ci.errors import ExternalServiceError, UsageError
-from mlops_ci.result import Check, StepResult
-
-if TYPE_CHECKING:
-    from mlops_ci.steps.base import StepContext
 
 log = logging.getLogger(__name__)
 
 SERVING_PORT = 8080
 LABEL = "io.mlops-ci"
 COLORS = ("blue", "green")
+
+
+@dataclass(frozen=True)
+class DockerService:
+    """The service on a Docker host, as both a deployment and a rollback see it."""
+
+    name: str  # a DNS label: the network alias and the containers' prefix
+    model: str | None = None
+    host: str | None = None  # the engine; None: DOCKER_HOST from ``env``
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold tokens: never shown
+    bind: str = "127.0.0.1"
+    ready_timeout_s: float = 120.0
+    smoke_request: Mapping[str, Any] | None = None  # None: the model's input example
+
+
+@dataclass(frozen=True)
+class DockerDeployRequest:
+    """Run ``image`` as the new version of ``service``."""
+
+    service: DockerService
+    image: ImageRef
+    version: str | None = None  # used when the image carries no model-version label
+    request_log_dir: Path | None = None  # mounted for the sampled request log
 
 
 @dataclass(frozen=True)
@@ -63,7 +85,8 @@ def connect(host: str | None, env: Mapping[str, str]):
         return DockerEngine.connect(settings)
     except Exception as exc:  # noqa: BLE001 - any failure to reach the engine is the same to the user
         raise ExternalServiceError(
-            f"no Docker engine answers at {where} ({type(exc).__name__}); start it, or fix --docker-host / DOCKER_HOST"
+            f"no Docker engine answers at {where} ({type(exc).__name__}); start it, or point the "
+            "deployment (or DOCKER_HOST) at one that runs"
         ) from None
 
 
@@ -127,7 +150,7 @@ def wait_ready(container, url: str, timeout_s: float) -> str | None:
 
 
 def smoke_request(container, override: dict | None) -> tuple[str, dict]:
-    """(model name, V2 request): ``--smoke-request``, else the input example of the
+    """(model name, V2 request): ``override``, else the input example of the
     image's own model-settings.json."""
     raw, _ = container.get_archive("/model/model-settings.json")
     with tarfile.open(fileobj=io.BytesIO(b"".join(raw))) as archive:
@@ -169,52 +192,40 @@ def smoke_test(container, url: str, override: dict | None) -> str | None:
     return "; ".join(problems) or None
 
 
-def deploy_docker(ctx: StepContext) -> StepResult:
+def deploy_docker(request: DockerDeployRequest, trail: AuditTrail) -> DeployOutcome:
+    """Start the new version beside the serving one, check it, then move the service alias
+    to it; on failure the new container is removed and the old one keeps serving."""
     import docker
 
-    from mlops_ci.steps import deploy as step
-
-    opts = ctx.options
-    name, model = step.service_name(ctx, missing="no service name: pass --name or set model-name")
-    override = None
-    if opts.smoke_request is not None:
-        try:
-            override = json.loads(opts.smoke_request.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"--smoke-request {opts.smoke_request}: {exc}") from None
-    image, digest = (None, None) if opts.rollback else step.image_and_digest(ctx)
-    engine = connect(opts.docker_host, ctx.env)
+    service = request.service
+    name, image = service.name, request.image.image
+    engine = connect(service.host, service.env)
     client = engine.client
-    if image is not None:
-        try:
-            found_image = client.images.get(image)
-        except docker.errors.ImageNotFound:
-            raise UsageError(
-                f"image {image} does not exist on {engine.describe()}; build it (mlops-ci package) or pull it"
-            ) from None
-        labels = found_image.labels or {}
-        repo_digests = found_image.attrs.get("RepoDigests") or []
-        digest = digest or (repo_digests[0].split("@", 1)[1] if repo_digests else found_image.id)
+    try:
+        found_image = client.images.get(image)
+    except docker.errors.ImageNotFound:
+        raise UsageError(
+            f"image {image} does not exist on {engine.describe()}; build it (mlops-ci package) or pull it"
+        ) from None
+    labels = found_image.labels or {}
+    repo_digests = found_image.attrs.get("RepoDigests") or []
+    digest = request.image.digest or (repo_digests[0].split("@", 1)[1] if repo_digests else found_image.id)
     network = ensure_network(client, name)
     found = slots(client, name)
     current = active_color(client, name, network)
-    if opts.rollback:
-        return _rollback(ctx, client, network, name, found, current, override, model)
     new_color = "green" if current == "blue" else "blue"
-    version = labels.get("io.mlops-ci.model.version") or step.optional_version(ctx)
-    model = model or labels.get("io.mlops-ci.model.name")
+    version = labels.get("io.mlops-ci.model.version") or request.version
+    model = service.model or labels.get("io.mlops-ci.model.name")
     old = found[current] if current else None
     _remove_candidate(client, name)  # left behind by a job that crashed
-    new = _start(client, name, image, version, opts)
-    url = f"http://{opts.bind}:{host_port(new)}"
-    problem = wait_ready(new, url, opts.ready_timeout) or smoke_test(new, url, override)
-    context = context_of(ctx.run_context)
-    base_outputs = {
-        "target": "docker",
+    new = _start(client, name, image, version, bind=service.bind, request_log_dir=request.request_log_dir)
+    url = f"http://{service.bind}:{host_port(new)}"
+    problem = wait_ready(new, url, service.ready_timeout_s) or smoke_test(new, url, service.smoke_request)
+    reported = {
         "image": image,
-        "model-name": model or "",
-        "model-version": version or "",
-        "deployment-log": str(step.log_path(ctx)),
+        "model": model or "",
+        "version": version or "",
+        "deployment_log": trail.log_path,
     }
     if problem:
         logs = new.logs(tail=20).decode("utf-8", "replace")
@@ -231,16 +242,18 @@ def deploy_docker(ctx: StepContext) -> StepResult:
             image_digest=digest,
             previous_version=_version_of(old),
             message=message,
-            context=context,
+            context=trail.context,
             details={"host": engine.host, "logs": logs[-2000:]},
         )
-        step.audit_deployment(ctx, record)
-        return StepResult(
-            "deploy",
+        trail.record(record)
+        return DeployOutcome(
+            "docker",
             "failed",
+            False,
             message,
-            {**base_outputs, "action": "failed", "deployment-id": record.id},
-            [Check("blue/green", "failed", message=message, details={"kind": "deploy"})],
+            (CheckRecord("blue/green", False, message),),
+            deployment_id=record.id,
+            **reported,
         )
     # Checked: it takes the inactive slot (the version before the previous one goes) and
     # restarts with the Docker engine from now on.
@@ -262,7 +275,7 @@ def deploy_docker(ctx: StepContext) -> StepResult:
         old.container.stop(timeout=35)
     endpoint = f"http://{name}:{SERVING_PORT} on network {network.name}; {url} on the host"
     message = f"{image} serves as {name} ({new.name})" + (
-        f"; {old.container.name} stopped, kept for --rollback" if old else ""
+        f"; {old.container.name} stopped, kept for a rollback" if old else ""
     )
     record = DeploymentRecord(
         "docker",
@@ -275,23 +288,95 @@ def deploy_docker(ctx: StepContext) -> StepResult:
         previous_version=_version_of(old),
         endpoint=url,
         message=message,
-        context=context,
+        context=trail.context,
         details={"host": engine.host, "container": new.name, "network": network.name},
     )
-    step.audit_deployment(ctx, record)
-    return StepResult(
-        "deploy",
-        "passed",
+    trail.record(record)
+    return DeployOutcome(
+        "docker",
+        "deployed",
+        True,
         message,
-        {
-            **base_outputs,
-            "action": "deployed",
-            "endpoint": endpoint,
-            "deployment-id": record.id,
-            "previous-version": _version_of(old) or "",
-        },
-        [Check("blue/green", "passed", message=message, details={"kind": "deploy"})],
+        (CheckRecord("blue/green", True, message),),
+        endpoint=endpoint,
+        deployment_id=record.id,
+        previous_version=_version_of(old) or "",
+        **reported,
     )
+
+
+def rollback_docker(service: DockerService, trail: AuditTrail) -> DeployOutcome:
+    """The stopped previous container serves again (once ready and smoke-tested) and the
+    active one stops; refused when there is no previous container."""
+    name = service.name
+    client = connect(service.host, service.env).client
+    network = ensure_network(client, name)
+    found = slots(client, name)
+    current = active_color(client, name, network)
+    if current is None:
+        return _refused(f"{name} is not serving on this Docker host; nothing to roll back")
+    other = "green" if current == "blue" else "blue"
+    previous = found[other].container
+    if previous is None:
+        return _refused(f"{name} has no previous container to roll back to")
+    previous.start()
+    url = f"http://{service.bind}:{host_port(previous)}"
+    problem = wait_ready(previous, url, service.ready_timeout_s) or smoke_test(
+        previous, url, service.smoke_request
+    )
+    version = _version_of(found[other])
+    if problem:
+        previous.stop(timeout=10)
+        message = f"the previous container {previous.name} did not come back ({problem}); {name}-{current} keeps serving"
+        record = DeploymentRecord(
+            "docker",
+            "rollback",
+            "failed",
+            model=service.model,
+            version=version,
+            message=message,
+            context=trail.context,
+        )
+        trail.record(record)
+        return DeployOutcome(
+            "docker",
+            "failed",
+            False,
+            message,
+            (CheckRecord("rollback", False, message),),
+            deployment_id=record.id,
+        )
+    network.connect(previous, aliases=[name])
+    active = found[current].container
+    network.disconnect(active)
+    active.stop(timeout=35)
+    message = f"rolled back: {previous.name} serves as {name} again; {active.name} stopped"
+    record = DeploymentRecord(
+        "docker",
+        "rollback",
+        "succeeded",
+        model=service.model,
+        version=version,
+        endpoint=url,
+        previous_version=_version_of(found[current]),
+        message=message,
+        context=trail.context,
+    )
+    trail.record(record)
+    return DeployOutcome(
+        "docker",
+        "rolled-back",
+        True,
+        message,
+        (CheckRecord("rollback", True, message),),
+        version=version or "",
+        endpoint=url,
+        deployment_id=record.id,
+    )
+
+
+def _refused(message: str) -> DeployOutcome:
+    return DeployOutcome("docker", "refused", False, message, (CheckRecord("rollback", False, message),))
 
 
 def _remove_candidate(client, name: str) -> None:
@@ -301,15 +386,15 @@ def _remove_candidate(client, name: str) -> None:
         client.containers.get(f"{name}-candidate").remove(force=True)
 
 
-def _start(client, name: str, image: str, version: str | None, opts):
+def _start(client, name: str, image: str, version: str | None, *, bind: str, request_log_dir: Path | None):
     """The candidate, without a restart policy (a crash must show, not be retried)."""
     import docker
 
     volumes = {}
     environment = {}
-    if opts.request_log_dir is not None:
-        opts.request_log_dir.mkdir(parents=True, exist_ok=True)
-        volumes[str(opts.request_log_dir.resolve())] = {"bind": "/var/log/mlops-ci", "mode": "rw"}
+    if request_log_dir is not None:
+        request_log_dir.mkdir(parents=True, exist_ok=True)
+        volumes[str(request_log_dir.resolve())] = {"bind": "/var/log/mlops-ci", "mode": "rw"}
         environment["MLOPS_CI_SERVE_REQUEST_LOG"] = "/var/log/mlops-ci/requests.jsonl"
     try:
         return client.containers.run(
@@ -321,7 +406,7 @@ def _start(client, name: str, image: str, version: str | None, opts):
                 f"{LABEL}.image": image,
                 f"{LABEL}.model-version": version or "",
             },
-            ports={f"{SERVING_PORT}/tcp": (opts.bind, None)},
+            ports={f"{SERVING_PORT}/tcp": (bind, None)},
             environment=environment,
             volumes=volumes,
             read_only=True,
@@ -339,78 +424,3 @@ def _version_of(slot: Slot | None) -> str | None:
     if slot is None or slot.container is None:
         return None
     return slot.container.labels.get(f"{LABEL}.model-version") or None
-
-
-def _rollback(ctx, client, network, name, found, current, override, model) -> StepResult:
-    from mlops_ci.steps import deploy as step
-
-    opts = ctx.options
-    if current is None:
-        message = f"{name} is not serving on this Docker host; nothing to roll back"
-        return StepResult(
-            "deploy",
-            "failed",
-            message,
-            {"target": "docker", "action": "refused"},
-            [Check("rollback", "failed", message=message, details={"kind": "deploy"})],
-        )
-    other = "green" if current == "blue" else "blue"
-    previous = found[other].container
-    if previous is None:
-        message = f"{name} has no previous container to roll back to"
-        return StepResult(
-            "deploy",
-            "failed",
-            message,
-            {"target": "docker", "action": "refused"},
-            [Check("rollback", "failed", message=message, details={"kind": "deploy"})],
-        )
-    previous.start()
-    url = f"http://{opts.bind}:{host_port(previous)}"
-    problem = wait_ready(previous, url, opts.ready_timeout) or smoke_test(previous, url, override)
-    context = context_of(ctx.run_context)
-    version = _version_of(found[other])
-    if problem:
-        previous.stop(timeout=10)
-        message = f"the previous container {previous.name} did not come back ({problem}); {name}-{current} keeps serving"
-        record = DeploymentRecord(
-            "docker", "rollback", "failed", model=model, version=version, message=message, context=context
-        )
-        step.audit_deployment(ctx, record)
-        return StepResult(
-            "deploy",
-            "failed",
-            message,
-            {"target": "docker", "action": "failed", "deployment-id": record.id},
-            [Check("rollback", "failed", message=message, details={"kind": "deploy"})],
-        )
-    network.connect(previous, aliases=[name])
-    active = found[current].container
-    network.disconnect(active)
-    active.stop(timeout=35)
-    message = f"rolled back: {previous.name} serves as {name} again; {active.name} stopped"
-    record = DeploymentRecord(
-        "docker",
-        "rollback",
-        "succeeded",
-        model=model,
-        version=version,
-        endpoint=url,
-        previous_version=_version_of(found[current]),
-        message=message,
-        context=context,
-    )
-    step.audit_deployment(ctx, record)
-    return StepResult(
-        "deploy",
-        "passed",
-        message,
-        {
-            "target": "docker",
-            "action": "rolled-back",
-            "model-version": version or "",
-            "endpoint": url,
-            "deployment-id": record.id,
-        },
-        [Check("rollback", "passed", message=message, details={"kind": "deploy"})],
-    )

@@ -6,7 +6,7 @@ KServe InferenceService does not have): before applying, the current objects are
 on failure each one is applied again as it was (re-applying a Deployment's previous pod
 template rolls the pods back), and objects that did not exist before are deleted. The
 manifests of the last two successful deployments are kept in a ConfigMap
-``<name>-mlops-ci-history``, which is what ``--rollback`` applies.
+``<name>-mlops-ci-history``, which is what a rollback applies.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlops_ci.deploy.errors import SettingError
 from mlops_ci.errors import ExternalServiceError, UsageError
 from mlops_ci.retry import RetriesExhausted, RetryableError, RetryPolicy, call_with_retries
 
@@ -56,7 +57,7 @@ def connect(kubeconfig: Path, context: str | None, *, budget_s: float = 60.0) ->
             "applying to Kubernetes needs the kubernetes client: pip install 'kubernetes>=30,<37' (part of mlops-ci's dependencies)"
         ) from None
     if not kubeconfig.is_file():
-        raise UsageError(f"kubeconfig {kubeconfig} does not exist; fix --kubeconfig or KUBECONFIG")
+        raise SettingError("kubeconfig", f"{kubeconfig} does not exist")
     try:
         api_client = config.new_client_from_config(config_file=str(kubeconfig), context=context)
     except config.ConfigException as exc:
@@ -96,7 +97,11 @@ def _resource(cluster: Cluster, manifest: dict[str, Any]):
     try:
         return cluster.client.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
     except ResourceNotFoundError:
-        hint = " (install KServe, or use --kind deployment)" if manifest["kind"] == "InferenceService" else ""
+        hint = (
+            " (install KServe, or deploy a plain Deployment instead)"
+            if manifest["kind"] == "InferenceService"
+            else ""
+        )
         raise UsageError(
             f"the cluster does not know {manifest['apiVersion']} {manifest['kind']}{hint}"
         ) from None

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from mlops_ci.deploy.errors import SettingError
 from mlops_ci.errors import UsageError
 
 SERVING_PORT = 8080
@@ -49,17 +50,32 @@ class Resources:
         }
 
 
-def resources(flags: Mapping[str, Any], profile: Mapping[str, str] | None) -> Resources:
-    """Flags first, then profile.json's recommendation, then defaults; every quantity checked."""
-    profile = profile or {}
+@dataclass(frozen=True)
+class Sizing:
+    """Resources asked for (or recommended by a profile); None: not said, the next source decides."""
+
+    cpu_request: str | None = None
+    cpu_limit: str | None = None
+    memory_request: str | None = None
+    memory_limit: str | None = None
+    replicas: int | None = None
+    max_replicas: int | None = None
+
+
+def resources(asked: Sizing | None = None, recommended: Sizing | None = None) -> Resources:
+    """What was asked first (source "flags"), then the profile's recommendation, then
+    defaults; every quantity checked."""
+    asked = asked or Sizing()
+    recommended = recommended or Sizing()
     sources = set()
     values = {}
     for key in ("cpu-request", "cpu-limit", "memory-request", "memory-limit"):
-        flag = flags.get(key.replace("-", "_"))
-        if flag:
-            values[key], origin = str(flag), "flags"
-        elif profile.get(key):
-            values[key], origin = str(profile[key]), "profile"
+        field_name = key.replace("-", "_")
+        wanted, suggested = getattr(asked, field_name), getattr(recommended, field_name)
+        if wanted:
+            values[key], origin = str(wanted), "flags"
+        elif suggested:
+            values[key], origin = str(suggested), "profile"
         else:
             values[key], origin = DEFAULTS[key], "defaults"
         if not QUANTITY.match(values[key]):
@@ -67,13 +83,13 @@ def resources(flags: Mapping[str, Any], profile: Mapping[str, str] | None) -> Re
                 f"{key} {values[key]!r} (from {origin}) is not a Kubernetes quantity such as 500m or 256Mi"
             )
         sources.add(origin)
-    replicas = flags.get("replicas")
-    if replicas is None and str(profile.get("replicas", "")).isdigit():
-        replicas, _ = int(profile["replicas"]), sources.add("profile")
+    replicas = asked.replicas
+    if replicas is None and recommended.replicas is not None:
+        replicas, _ = recommended.replicas, sources.add("profile")
     replicas = int(replicas or DEFAULT_REPLICAS)
-    max_replicas = int(flags.get("max_replicas") or max(replicas * 4, replicas + 1))
+    max_replicas = int(asked.max_replicas or max(replicas * 4, replicas + 1))
     if max_replicas < replicas:
-        raise UsageError(f"--max-replicas {max_replicas} is below the replicas {replicas}")
+        raise SettingError("max-replicas", f"{max_replicas} is below the replicas {replicas}")
     return Resources(
         values["cpu-request"],
         values["cpu-limit"],
@@ -104,11 +120,14 @@ class Spec:
     annotations: Mapping[str, str] = field(default_factory=dict)
 
 
-def check_name(name: str, what: str = "--name") -> str:
+def check_name(name: str, setting: str = "name") -> str:
+    """``name`` when it is a valid Kubernetes object name (a DNS label); else a SettingError
+    for ``setting``."""
     if len(name) > 63 or not NAME.match(name):
-        raise UsageError(
-            f"{what} {name!r} is not a valid Kubernetes name: lowercase letters, digits and '-', at most 63 "
-            "characters, starting and ending with a letter or digit"
+        raise SettingError(
+            setting,
+            f"{name!r} is not a valid Kubernetes name: lowercase letters, digits and '-', at most 63 "
+            "characters, starting and ending with a letter or digit",
         )
     return name
 
@@ -179,12 +198,12 @@ def _container(spec: Spec, image: str) -> dict[str, Any]:
 
 def render(spec: Spec) -> list[dict[str, Any]]:
     check_name(spec.name)
-    check_name(spec.namespace, "--namespace")
+    check_name(spec.namespace, "namespace")
     image = image_ref(spec.image, spec.image_digest)
     if spec.kind == "kserve":
         return [_inference_service(spec, image)]
     if spec.kind != "deployment":
-        raise UsageError(f"--kind must be deployment or kserve, got {spec.kind!r}")
+        raise SettingError("kind", f"must be deployment or kserve, got {spec.kind!r}")
     labels = _labels(spec)
     selector = {"app.kubernetes.io/name": spec.name}
     meta = {"name": spec.name, "namespace": spec.namespace, "labels": labels}
@@ -350,7 +369,7 @@ def validate(manifests: list[dict[str, Any]], *, version: str) -> list[str]:
             "validating Kubernetes manifests needs kubernetes-validate: pip install 'kubernetes-validate>=1.28' (part of mlops-ci's dependencies)"
         ) from None
     if not re.match(r"^\d+\.\d+(\.\d+)?$", version):
-        raise UsageError(f"--kubernetes-version must look like 1.30, got {version!r}")
+        raise SettingError("kubernetes-version", f"must look like 1.30, got {version!r}")
     from kubernetes_validate.utils import all_versions
     from packaging.version import Version
 
@@ -361,9 +380,10 @@ def validate(manifests: list[dict[str, Any]], *, version: str) -> list[str]:
         <= wanted
         <= Version(".".join(known[-1].split(".")[:2]))
     ):
-        raise UsageError(
-            f"--kubernetes-version {version} is outside the schemas kubernetes-validate ships "
-            f"({known[0]} to {known[-1]}); choose one in that range"
+        raise SettingError(
+            "kubernetes-version",
+            f"{version} is outside the schemas kubernetes-validate ships ({known[0]} to {known[-1]}); "
+            "choose one in that range",
         )
     problems = []
     for manifest in manifests:
@@ -379,9 +399,10 @@ def validate(manifests: list[dict[str, Any]], *, version: str) -> list[str]:
         except SchemaNotFoundError as error:
             problems.append(f"{what}: {error.message}")
         except VersionNotSupportedError:
-            raise UsageError(
-                f"kubernetes-validate {kubernetes_validate.__version__} has no schemas for Kubernetes {version}; "
-                "choose another --kubernetes-version"
+            raise SettingError(
+                "kubernetes-version",
+                f"{version} has no schemas in kubernetes-validate {kubernetes_validate.__version__}; "
+                "choose another version",
             ) from None
     return problems
 

@@ -1,130 +1,165 @@
-"""`mlops-ci deploy --target kubernetes`: render, validate, and (with a kubeconfig) apply,
-wait for the rollout, roll back when it fails."""
+"""Deployment to Kubernetes: render the manifests, validate them offline, and (with access to
+a cluster) apply them, wait for the rollout and put back what ran before when it fails."""
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from mlops_ci.deploy import kube_manifests as km
-from mlops_ci.deploy.audit import DeploymentRecord, context_of
-from mlops_ci.errors import UsageError
-from mlops_ci.result import Check, StepResult, read_step_result, write_text_atomic
-
-if TYPE_CHECKING:
-    from mlops_ci.steps.base import StepContext
+from mlops_ci.deploy.audit import AuditTrail, DeploymentRecord
+from mlops_ci.deploy.outcome import CheckRecord, DeployOutcome
+from mlops_ci.deploy.service import ImageRef
+from mlops_ci.result import write_text_atomic
 
 log = logging.getLogger(__name__)
 
 
-def deploy_kubernetes(ctx: StepContext) -> StepResult:
-    from mlops_ci.steps import deploy as step
+@dataclass(frozen=True)
+class ClusterAccess:
+    """How to reach the cluster: a kubeconfig file and one of its contexts."""
 
-    opts = ctx.options
-    name, model = step.service_name(
-        ctx, missing="no name for the Kubernetes objects: pass --name or set model-name"
-    )
-    folder = ctx.out_dir / "kubernetes"
-    if opts.rollback:
-        return _rollback(ctx, name, model, folder)
-    image, digest = step.image_and_digest(ctx)
-    version = step.optional_version(ctx)
-    profile_path = ctx.out_dir / "profile.json"
-    profile = read_step_result(profile_path).outputs if profile_path.is_file() else None
-    resources = km.resources(dict(opts), profile)
+    kubeconfig: Path
+    context: str | None = None  # None: the file's current context
+    retry_budget_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class KubernetesDeployRequest:
+    """What to render and where to apply it (``cluster`` None: render and validate only)."""
+
+    name: str  # a DNS label: the objects' name
+    image: ImageRef
+    manifests_dir: Path
+    namespace: str = "default"
+    model: str | None = None
+    version: str | None = None
+    kind: str = "deployment"  # deployment | kserve
+    sizing: km.Sizing = field(default_factory=km.Sizing)  # what was asked for
+    recommended: km.Sizing | None = None  # the profile's recommendation
+    cpu_target: int = 70
+    kubernetes_version: str = "1.30"
+    commit: str | None = None
+    pull_secret: str | None = None
+    ready_timeout_s: float = 120.0
+    cluster: ClusterAccess | None = None
+
+
+@dataclass(frozen=True)
+class KubernetesRollbackRequest:
+    """Apply again the manifests that ran before the current ones."""
+
+    name: str
+    cluster: ClusterAccess
+    manifests_dir: Path
+    namespace: str = "default"
+    model: str | None = None
+    ready_timeout_s: float = 120.0
+
+
+def deploy_kubernetes(request: KubernetesDeployRequest, trail: AuditTrail) -> DeployOutcome:
+    """Render and validate the manifests into ``manifests_dir``; with a cluster, apply them."""
+    name = request.name
+    resources = km.resources(request.sizing, request.recommended)
+    version, model = request.version, request.model
     spec = km.Spec(
         name=name,
-        namespace=opts.namespace,
-        image=image,
+        namespace=request.namespace,
+        image=request.image.image,
         resources=resources,
-        kind=opts.kind,
-        cpu_target=opts.cpu_target,
+        kind=request.kind,
+        cpu_target=request.cpu_target,
         model_uri=f"models:/{model}/{version}" if model and version else None,
         version=version,
-        image_digest=digest,
-        commit=ctx.run_context.commit,
-        pull_secret=opts.image_pull_secret,
-        progress_deadline_s=int(opts.ready_timeout),
+        image_digest=request.image.digest,
+        commit=request.commit,
+        pull_secret=request.pull_secret,
+        progress_deadline_s=int(request.ready_timeout_s),
     )
     manifests = km.render(spec)
-    problems = km.validate(manifests, version=opts.kubernetes_version)
-    path = folder / f"{name}.yaml"
+    problems = km.validate(manifests, version=request.kubernetes_version)
+    path = request.manifests_dir / f"{name}.yaml"
     write_text_atomic(path, km.to_yaml(manifests))
     kinds = ", ".join(m["kind"] for m in manifests)
-    outputs = {
-        "target": "kubernetes",
-        "image": km.image_ref(image, digest),
-        "manifests": str(folder),
-        "model-name": model or "",
-        "model-version": version or "",
-        "deployment-log": str(step.log_path(ctx)),
+    reported: dict[str, Any] = {
+        "image": request.image.pinned,
+        "manifests": request.manifests_dir,
+        "model": model or "",
+        "version": version or "",
+        "deployment_log": trail.log_path,
+        "artifacts": (path,),
     }
-    valid = Check(
+    valid = CheckRecord(
         "manifests valid",
-        "failed" if problems else "passed",
-        message="; ".join(problems[:5])
+        not problems,
+        "; ".join(problems[:5])
         if problems
-        else f"{kinds} valid against the Kubernetes {opts.kubernetes_version} schemas",
-        details={"kind": "deploy", "problems": problems, "resources": resources.source},
+        else f"{kinds} valid against the Kubernetes {request.kubernetes_version} schemas",
+        details={"problems": problems, "resources": resources.source},
     )
     if problems:
-        return StepResult(
-            "deploy",
-            "failed",
-            f"invalid manifests: {problems[0]}",
-            {**outputs, "action": "failed"},
-            [valid],
-            [str(path)],
+        return DeployOutcome(
+            "kubernetes", "failed", False, f"invalid manifests: {problems[0]}", (valid,), **reported
         )
-    if opts.kubeconfig is None:
+    if request.cluster is None:
         summary = (
             f"rendered {kinds} for {name} ({resources.replicas} replicas, CPU {resources.cpu_request}/"
             f"{resources.cpu_limit}, memory {resources.memory_request}/{resources.memory_limit} from "
-            f"{resources.source}) into {path}; pass --kubeconfig to apply"
+            f"{resources.source}) into {path}"
         )
-        return StepResult(
-            "deploy", "passed", summary, {**outputs, "action": "rendered"}, [valid], [str(path)]
-        )
-    return _apply(ctx, name, model, version, manifests, outputs, valid, path, digest)
+        return DeployOutcome("kubernetes", "rendered", True, summary, (valid,), **reported)
+    return _apply(request, manifests, trail, cluster=request.cluster, valid=valid, reported=reported)
 
 
-def _apply(ctx, name, model, version, manifests, outputs, valid, path, digest) -> StepResult:
+def _apply(
+    request: KubernetesDeployRequest,
+    manifests: list[dict[str, Any]],
+    trail: AuditTrail,
+    *,
+    cluster: ClusterAccess,
+    valid: CheckRecord,
+    reported: Mapping[str, Any],
+) -> DeployOutcome:
     from mlops_ci.deploy import kube_apply as ka
-    from mlops_ci.steps import deploy as step
 
-    opts = ctx.options
-    client = ka.connect(opts.kubeconfig, opts.context, budget_s=opts.retry_timeout)
+    name, namespace, version = request.name, request.namespace, request.version
+    client = _connect(cluster)
     before = [ka.read(client, m) for m in manifests]
     for manifest in manifests:
         ka.apply(client, manifest)
     primary = manifests[0]
-    rollout = ka.wait(client, primary, timeout_s=opts.ready_timeout)
-    details = {"namespace": opts.namespace, "objects": [f"{m['kind']}/{name}" for m in manifests]}
+    rollout = ka.wait(client, primary, timeout_s=request.ready_timeout_s)
+    details = {"namespace": namespace, "objects": [f"{m['kind']}/{name}" for m in manifests]}
     if rollout.state == "done":
-        ka.record_history(client, name, opts.namespace, manifests, version)
-        message = f"{primary['kind']}/{name} in {opts.namespace} rolled out: {rollout.message}"
+        ka.record_history(client, name, namespace, manifests, version)
+        message = f"{primary['kind']}/{name} in {namespace} rolled out: {rollout.message}"
         record = DeploymentRecord(
             "kubernetes",
             "deploy",
             "succeeded",
-            model=model,
+            model=request.model,
             version=version,
-            image=outputs["image"],
-            image_digest=digest,
-            endpoint=f"{name}.{opts.namespace}.svc",
+            image=request.image.pinned,
+            image_digest=request.image.digest,
+            endpoint=f"{name}.{namespace}.svc",
             message=message,
-            context=context_of(ctx.run_context),
+            context=trail.context,
             details=details,
         )
-        step.audit_deployment(ctx, record)
-        checks = [valid, Check("rollout", "passed", message=message, details={"kind": "deploy"})]
-        return StepResult(
-            "deploy",
-            "passed",
+        trail.record(record)
+        return DeployOutcome(
+            "kubernetes",
+            "deployed",
+            True,
             message,
-            {**outputs, "action": "deployed", "endpoint": record.endpoint, "deployment-id": record.id},
-            checks,
-            [str(path)],
+            (valid, CheckRecord("rollout", True, message)),
+            endpoint=record.endpoint,
+            deployment_id=record.id,
+            **reported,
         )
     # Failed: put back what ran before.
     log.warning("rollout of %s failed (%s); restoring the previous objects", name, rollout.message)
@@ -133,7 +168,7 @@ def _apply(ctx, name, model, version, manifests, outputs, valid, path, digest) -
             ka.delete(client, manifest)
         else:
             ka.apply(client, ka.clean(previous))
-    restored = ka.wait(client, primary, timeout_s=opts.ready_timeout) if before[0] is not None else None
+    restored = ka.wait(client, primary, timeout_s=request.ready_timeout_s) if before[0] is not None else None
     back = (
         "the previous version was restored"
         if restored is not None and restored.state == "done"
@@ -148,56 +183,46 @@ def _apply(ctx, name, model, version, manifests, outputs, valid, path, digest) -
         "kubernetes",
         "deploy",
         "rolled-back",
-        model=model,
+        model=request.model,
         version=version,
-        image=outputs["image"],
-        image_digest=digest,
+        image=request.image.pinned,
+        image_digest=request.image.digest,
         message=message,
-        context=context_of(ctx.run_context),
+        context=trail.context,
         details=details,
     )
-    step.audit_deployment(ctx, record)
-    checks = [valid, Check("rollout", "failed", message=message, details={"kind": "deploy"})]
-    return StepResult(
-        "deploy",
-        "failed",
+    trail.record(record)
+    return DeployOutcome(
+        "kubernetes",
+        "rolled-back",
+        False,
         message,
-        {**outputs, "action": "rolled-back", "deployment-id": record.id},
-        checks,
-        [str(path)],
+        (valid, CheckRecord("rollout", False, message)),
+        deployment_id=record.id,
+        **reported,
     )
 
 
-def _rollback(ctx, name, model, folder) -> StepResult:
-    import json
-
+def rollback_kubernetes(request: KubernetesRollbackRequest, trail: AuditTrail) -> DeployOutcome:
+    """Apply the previous manifests mlops-ci recorded in the cluster; refused when there are none."""
     from mlops_ci.deploy import kube_apply as ka
-    from mlops_ci.steps import deploy as step
 
-    opts = ctx.options
-    if opts.kubeconfig is None:
-        raise UsageError("--rollback on kubernetes needs --kubeconfig (or KUBECONFIG)")
-    client = ka.connect(opts.kubeconfig, opts.context, budget_s=opts.retry_timeout)
-    history = ka.read_history(client, name, opts.namespace)
+    name, namespace = request.name, request.namespace
+    client = _connect(request.cluster)
+    history = ka.read_history(client, name, namespace)
     if not history.get("previous"):
-        message = (
-            f"{name} in {opts.namespace} has no previous deployment recorded by mlops-ci to roll back to"
-        )
-        return StepResult(
-            "deploy",
-            "failed",
-            message,
-            {"target": "kubernetes", "action": "refused"},
-            [Check("rollback", "failed", message=message, details={"kind": "deploy"})],
+        message = f"{name} in {namespace} has no previous deployment recorded by mlops-ci to roll back to"
+        return DeployOutcome(
+            "kubernetes", "refused", False, message, (CheckRecord("rollback", False, message),)
         )
     manifests = json.loads(history["previous"])
     for manifest in manifests:
         ka.apply(client, manifest)
-    rollout = ka.wait(client, manifests[0], timeout_s=opts.ready_timeout)
+    rollout = ka.wait(client, manifests[0], timeout_s=request.ready_timeout_s)
     version = history.get("previous-version") or None
     ok = rollout.state == "done"
     if ok:
-        ka.record_history(client, name, opts.namespace, manifests, version)
+        ka.record_history(client, name, namespace, manifests, version)
     message = (
         f"rolled {name} back to {'v' + version if version else 'the previous manifests'}: {rollout.message}"
     )
@@ -205,23 +230,26 @@ def _rollback(ctx, name, model, folder) -> StepResult:
         "kubernetes",
         "rollback",
         "succeeded" if ok else "failed",
-        model=model,
+        model=request.model,
         version=version,
         message=message,
-        context=context_of(ctx.run_context),
+        context=trail.context,
     )
-    step.audit_deployment(ctx, record)
-    write_text_atomic(folder / f"{name}.rollback.yaml", km.to_yaml(manifests))
-    return StepResult(
-        "deploy",
-        "passed" if ok else "failed",
+    trail.record(record)
+    write_text_atomic(request.manifests_dir / f"{name}.rollback.yaml", km.to_yaml(manifests))
+    return DeployOutcome(
+        "kubernetes",
+        "rolled-back" if ok else "failed",
+        ok,
         message,
-        {
-            "target": "kubernetes",
-            "action": "rolled-back" if ok else "failed",
-            "model-version": version or "",
-            "deployment-id": record.id,
-            "manifests": str(folder),
-        },
-        [Check("rollback", "passed" if ok else "failed", message=message, details={"kind": "deploy"})],
+        (CheckRecord("rollback", ok, message),),
+        version=version or "",
+        deployment_id=record.id,
+        manifests=request.manifests_dir,
     )
+
+
+def _connect(cluster: ClusterAccess):
+    from mlops_ci.deploy import kube_apply as ka
+
+    return ka.connect(cluster.kubeconfig, cluster.context, budget_s=cluster.retry_budget_s)

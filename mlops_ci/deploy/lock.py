@@ -127,7 +127,7 @@ def _acquire(client, store, model_name, purpose, timeout_s, stale_after_s, clock
             raise ExternalServiceError(
                 f"another deployment of {model_name} holds its lock ({current.holder or 'unknown job'}, "
                 f"{current.purpose or 'unknown purpose'}, for {age:.0f} s); waited {waited:.0f} s. Retry "
-                f"when it finishes, raise --lock-timeout, or delete the registered model {name} if that "
+                f"when it finishes, wait longer for the lock, or delete the registered model {name} if that "
                 "job is gone"
             )
         if delay >= 1.0:
@@ -195,8 +195,8 @@ def _release(client, store, held: HeldLock) -> None:
     current = read_lock(client, store, held.name)
     if current is None or current.owner != held.owner:
         log.warning(
-            "the deployment lock %s was broken by another job while this one held it; raise "
-            "--stale-lock-after if deployments take that long",
+            "the deployment lock %s was broken by another job while this one held it; let locks "
+            "live longer before they count as stale if deployments take that long",
             held.name,
         )
         return

@@ -93,8 +93,8 @@ def get_version(client: MlflowClient, store: TrackingStore, name: str, version: 
         except MlflowException as exc:
             if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
                 raise UsageError(
-                    f"model {name} has no version {version} in {store.display_uri}; check --version "
-                    "and --model-name"
+                    f"model {name} has no version {version} in {store.display_uri}; check the version "
+                    "and the model name"
                 ) from None
             raise
 
@@ -107,7 +107,7 @@ def expectation(
     require_validation: bool,
     expected_flag: str | None,
 ) -> Expectation:
-    """Which champion the candidate may replace: ``--expected-champion`` if given, else the
+    """Which champion the candidate may replace: ``expected_flag`` if given, else the
     version validate compared it against. Without validation tags: refused, unless
     validation is not required (then whatever champion is found under the lock)."""
     status = tags.get(VALIDATION_STATUS_TAG)
@@ -121,8 +121,7 @@ def expectation(
                     name,
                     version,
                     None,
-                    f"{name} v{version} was never validated; run `mlops-ci validate` on it first (or "
-                    "pass --no-require-validation)",
+                    f"{name} v{version} was never validated; run `mlops-ci validate` on it first",
                     reason="not-validated",
                 ),
             )

@@ -11,15 +11,28 @@ lock past --lock-timeout).
 
 from __future__ import annotations
 
-import logging
+import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from mlops_ci.deploy.errors import SettingError
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
-from mlops_ci.result import Check, StepResult, read_step_result
+from mlops_ci.result import Check, StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from mlops_ci.deploy.audit import AuditTrail
+    from mlops_ci.deploy.docker_target import DockerDeployRequest, DockerService
+    from mlops_ci.deploy.kube_manifests import Sizing
+    from mlops_ci.deploy.kubernetes_target import (
+        ClusterAccess,
+        KubernetesDeployRequest,
+        KubernetesRollbackRequest,
+    )
+    from mlops_ci.deploy.outcome import DeployOutcome
+    from mlops_ci.deploy.registry_target import PromotionRequest
+    from mlops_ci.deploy.service import ImageRef
 
 TARGETS = ("registry", "docker", "kubernetes")
 LOG_NAME = "deployments.jsonl"
@@ -199,55 +212,100 @@ OUTPUTS = (
 
 def run(ctx: StepContext) -> StepResult:
     target = ctx.options.target
+    if target not in TARGETS:
+        raise UsageError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
+    try:
+        outcome = _deploy(ctx, target)
+    except SettingError as error:
+        # The domain names the setting; here it is the option of the same name.
+        raise UsageError(f"--{error.setting} {error.problem}") from None
+    return to_result(outcome)
+
+
+def _deploy(ctx: StepContext, target: str) -> DeployOutcome:
+    """Options and earlier results -> one request -> one domain call."""
+    rollback = ctx.options.rollback
     if target == "registry":
-        return _registry(ctx)
+        from mlops_ci.deploy.registry_target import deploy_registry
+
+        return deploy_registry(promotion_request(ctx), audit_trail(ctx))
     if target == "kubernetes":
-        from mlops_ci.deploy.kubernetes_target import deploy_kubernetes
+        from mlops_ci.deploy import kubernetes_target as kt
 
-        return deploy_kubernetes(ctx)
-    if target == "docker":
-        from mlops_ci.deploy.docker_target import deploy_docker
+        if rollback:
+            return kt.rollback_kubernetes(kubernetes_rollback_request(ctx), audit_trail(ctx))
+        return kt.deploy_kubernetes(kubernetes_request(ctx), audit_trail(ctx))
+    from mlops_ci.deploy import docker_target as dt
 
-        return deploy_docker(ctx)
-    raise UsageError(f"--target must be one of {', '.join(TARGETS)}, got {target!r}")
+    if rollback:
+        return dt.rollback_docker(docker_service(ctx), audit_trail(ctx))
+    return dt.deploy_docker(docker_request(ctx), audit_trail(ctx))
 
 
-# --- defaults read from earlier step results ------------------------------------------
+# --- outcome -> result ----------------------------------------------------------------------
 
 
-def earlier_output(ctx: StepContext, step: str, key: str) -> str | None:
-    path = ctx.out_dir / f"{step}.json"
-    if not path.is_file():
-        return None
-    return read_step_result(path).outputs.get(key) or None
+def to_result(outcome: DeployOutcome) -> StepResult:
+    hint = _hint(outcome)
+    reported = {
+        "model-name": outcome.model,
+        "model-version": outcome.version,
+        "previous-version": outcome.previous_version,
+        "model-uri": outcome.model_uri,
+        "image": outcome.image,
+        "endpoint": outcome.endpoint,
+        "manifests": None if outcome.manifests is None else str(outcome.manifests),
+        "deployment-id": outcome.deployment_id,
+        "deployment-log": None if outcome.deployment_log is None else str(outcome.deployment_log),
+    }
+    outputs = {"target": outcome.target, "action": outcome.action}
+    outputs.update((key, value) for key, value in reported.items() if value is not None)
+    checks = [
+        Check(
+            check.name,
+            "passed" if check.passed else "failed",
+            message=check.message + (hint if outcome.reason else ""),
+            details={"kind": "deploy", **check.details},
+        )
+        for check in outcome.checks
+    ]
+    return StepResult(
+        step="deploy",
+        status="passed" if outcome.ok else "failed",
+        summary=outcome.message + hint,
+        outputs=outputs,
+        checks=checks,
+        artifacts=[str(path) for path in outcome.artifacts],
+    )
+
+
+def _hint(outcome: DeployOutcome) -> str:
+    """What the user can do about the outcome, in this command's flags (added to the summary,
+    and to the check of a refused promotion, whose message is the summary)."""
+    if outcome.reason == "not-validated":
+        return " (or pass --no-require-validation)"
+    if outcome.action == "rendered":
+        return "; pass --kubeconfig to apply"
+    return ""
+
+
+# --- options and earlier results -> requests ------------------------------------------------
 
 
 def model_name(ctx: StepContext, *, required: bool = True) -> str | None:
     from mlops_ci.tracking.registry import check_model_name
 
-    name = ctx.options.model_name or earlier_output(ctx, "register", "model-name")
+    name = ctx.options.model_name or ctx.earlier_output("register", "model-name")
     if name is None and not required:
         return None
     return check_model_name(name)
 
 
-def service_name(ctx: StepContext, *, missing: str) -> tuple[str, str | None]:
-    """The name of the deployed objects (--name, else the model name made a DNS label) and
-    the model name; ``missing`` is the usage error when there is neither."""
-    from mlops_ci.deploy import kube_manifests as km
-
-    model = model_name(ctx, required=False)
-    name = ctx.options.name or (km.kube_name(model) if model else "")
-    if not name:
-        raise UsageError(missing)
-    return km.check_name(name, "--name"), model
-
-
 def candidate_version(ctx: StepContext) -> str:
     version = (
         ctx.options.version
-        or earlier_output(ctx, "validate", "candidate-version")
-        or earlier_output(ctx, "register", "model-version")
+        or ctx.earlier_output("validate", "candidate-version")
+        or ctx.earlier_output("register", "model-version")
     )
     if not version:
         raise UsageError(
@@ -270,183 +328,181 @@ def log_path(ctx: StepContext) -> Path:
     return ctx.out_dir / LOG_NAME
 
 
-def image_and_digest(ctx: StepContext) -> tuple[str, str | None]:
-    """--image, else package.json's image (and its digest)."""
-    image = ctx.options.image
-    if image:
-        return image, None
-    image = earlier_output(ctx, "package", "image")
-    if not image:
+def audit_trail(ctx: StepContext) -> AuditTrail:
+    from mlops_ci.deploy.audit import AuditTrail, context_of
+
+    return AuditTrail(
+        log_path=log_path(ctx),
+        store=lambda: ctx.store,
+        experiment=ctx.experiment_name,
+        context=context_of(ctx.run_context),
+        lock_timeout_s=ctx.options.lock_timeout,
+        stale_after_s=ctx.options.stale_lock_after,
+    )
+
+
+def service(ctx: StepContext, *, missing: str) -> tuple[str, str | None]:
+    """The service's name (--name, else the model name made a DNS label) and the model name;
+    ``missing`` is the usage error when there is neither."""
+    from mlops_ci.deploy.service import service_name
+
+    model = model_name(ctx, required=False)
+    if not (ctx.options.name or model):
+        raise UsageError(missing)
+    return service_name(ctx.options.name, model), model
+
+
+def image(ctx: StepContext) -> ImageRef:
+    """--image, else the image of the last `mlops-ci package` (and its digest)."""
+    from mlops_ci.deploy.service import image_to_deploy
+
+    found = image_to_deploy(
+        ctx.options.image,
+        ctx.earlier_output("package", "image"),
+        ctx.earlier_output("package", "image-digest"),
+    )
+    if found is None:
         raise UsageError(
             "no image to deploy: pass --image, or run `mlops-ci package` first (no image in "
             f"{ctx.out_dir / 'package.json'})"
         )
-    return image, earlier_output(ctx, "package", "image-digest")
+    return found
 
 
-def audit_deployment(ctx: StepContext, record) -> None:
-    """Record a target deployment (Kubernetes): the local log always; with a model version,
-    its tags and the registry's log too (appended under the model's lock)."""
-    from mlops_ci.deploy import audit
-    from mlops_ci.deploy.lock import model_lock
-    from mlops_ci.tracking.store import connect
-
-    audit.append_local(log_path(ctx), record)
-    if not (record.model and record.version):
-        return
-    from mlops_ci.deploy.promotion import get_version
-
-    store = ctx.store
-    client = connect(store)
-    try:
-        get_version(client, store, record.model, record.version)
-    except UsageError:
-        log.info(
-            "%s v%s is not in the registry at %s: the deployment is logged locally only",
-            record.model,
-            record.version,
-            store.display_uri,
-        )
-        return
-    with model_lock(
-        client,
-        store,
-        record.model,
-        purpose=f"log a {record.target} deployment",
-        timeout_s=ctx.options.lock_timeout,
-        stale_after_s=ctx.options.stale_lock_after,
-    ):
-        if record.status in ("succeeded",):
-            audit.tag_version(client, store, record.model, record.version, record)
-        run_id = audit.log_run_id(
-            client, store, model=record.model, experiment_id=_experiment_id(ctx, client)
-        )
-        audit.append_registry_log(client, store, run_id, record)
-
-
-# --- registry -------------------------------------------------------------------------
-
-
-def _registry(ctx: StepContext) -> StepResult:
-    from mlops_ci.deploy import audit, promotion
+def promotion_request(ctx: StepContext) -> PromotionRequest:
+    from mlops_ci.deploy.promotion import NO_CHAMPION
+    from mlops_ci.deploy.registry_target import PromotionRequest
     from mlops_ci.tracking.registry import check_alias
-    from mlops_ci.tracking.store import connect
 
     opts = ctx.options
-    name = model_name(ctx)
+    name = str(model_name(ctx))
     alias, previous_alias = check_alias(opts.alias), check_alias(opts.previous_alias)
     if alias == previous_alias:
         raise UsageError(f"--alias and --previous-alias must differ, both are {alias!r}")
     version = None if opts.rollback else candidate_version(ctx)
-    expected_flag = opts.expected_champion
-    if expected_flag not in (None, promotion.NO_CHAMPION) and not expected_flag.isdigit():
-        raise UsageError(f"--expected-champion must be a version number or 'none', got {expected_flag!r}")
-
-    store = ctx.store
-    client = connect(store)
-    context = audit.context_of(ctx.run_context)
-    records: list[audit.DeploymentRecord] = []
-
-    def record(outcome: promotion.Outcome, _held) -> None:
-        if outcome.action == "unchanged":
-            return  # a re-run changes nothing and logs nothing
-        status = "refused" if outcome.refused else "succeeded"
-        entry = audit.DeploymentRecord(
-            target="registry",
-            action="rollback" if opts.rollback else "promote",
-            status=status,
-            model=name,
-            version=outcome.version,
-            previous_version=outcome.previous,
-            message=outcome.message,
-            context=context,
-            details={
-                "alias": alias,
-                "previous_alias": previous_alias,
-                "expected_champion": outcome.expected,
-                "reason": outcome.reason,
-                "lock_waited_s": round(outcome.lock_waited_s, 3),
-            },
-        )
-        if not outcome.refused and outcome.version:
-            audit.tag_version(client, store, name, outcome.version, entry)
-        run_id = audit.log_run_id(client, store, model=name, experiment_id=_experiment_id(ctx, client))
-        audit.append_registry_log(client, store, run_id, entry)
-        audit.append_local(log_path(ctx), entry)
-        records.append(entry)
-
-    common = dict(
-        name=name,
+    expected = opts.expected_champion
+    if expected not in (None, NO_CHAMPION) and not expected.isdigit():
+        raise UsageError(f"--expected-champion must be a version number or 'none', got {expected!r}")
+    return PromotionRequest(
+        model=name,
+        version=version,
+        rollback=opts.rollback,
         alias=alias,
         previous_alias=previous_alias,
-        lock_timeout_s=opts.lock_timeout,
-        stale_after_s=opts.stale_lock_after,
-        audit=record,
-    )
-    if opts.rollback:
-        outcome = promotion.rollback(client, store, **common)
-    else:
-        found = promotion.get_version(client, store, name, version)
-        expected = promotion.expectation(
-            dict(found.tags or {}),
-            name=name,
-            version=version,
-            require_validation=opts.require_validation,
-            expected_flag=opts.expected_champion,
-        )
-        if expected.problem is not None:
-            from mlops_ci.deploy.lock import model_lock
-
-            # Refusals are logged too, under the lock like every append to the shared log.
-            with model_lock(
-                client,
-                store,
-                name,
-                purpose=f"log a refused promotion of v{version}",
-                timeout_s=opts.lock_timeout,
-                stale_after_s=opts.stale_lock_after,
-            ) as held:
-                record(expected.problem, held)
-            outcome = expected.problem
-        else:
-            outcome = promotion.promote(client, store, version=version, expected=expected, **common)
-
-    check = Check(
-        "rollback" if opts.rollback else "compare-and-set",
-        "failed" if outcome.refused else "passed",
-        message=outcome.message,
-        details={
-            "kind": "deploy",
-            "reason": outcome.reason,
-            "expected_champion": outcome.expected,
-            "found_champion": outcome.previous if outcome.refused else None,
-        },
-    )
-    outputs = {
-        "target": "registry",
-        "action": outcome.action,
-        "model-name": name,
-        "model-version": outcome.version or "",
-        "previous-version": outcome.previous or "",
-        "model-uri": f"models:/{name}/{outcome.version}" if outcome.version else "",
-        "deployment-log": str(log_path(ctx)),
-    }
-    if records:
-        outputs["deployment-id"] = records[-1].id
-    return StepResult(
-        step="deploy",
-        status="failed" if outcome.refused else "passed",
-        summary=outcome.message,
-        outputs=outputs,
-        checks=[check],
-        artifacts=[str(log_path(ctx))] if records else [],
+        require_validation=opts.require_validation,
+        expected_champion=expected,
     )
 
 
-def _experiment_id(ctx: StepContext, client) -> str:
-    from mlops_ci.tracking.store import get_or_create_experiment
+def docker_service(ctx: StepContext) -> DockerService:
+    from mlops_ci.deploy.docker_target import DockerService
 
-    return get_or_create_experiment(client, ctx.experiment_name, ctx.store)
+    opts = ctx.options
+    name, model = service(ctx, missing="no service name: pass --name or set model-name")
+    smoke = None
+    if opts.smoke_request is not None:
+        try:
+            smoke = json.loads(opts.smoke_request.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"--smoke-request {opts.smoke_request}: {exc}") from None
+    return DockerService(
+        name=name,
+        model=model,
+        host=opts.docker_host,
+        env=dict(ctx.env),
+        bind=opts.bind,
+        ready_timeout_s=opts.ready_timeout,
+        smoke_request=smoke,
+    )
+
+
+def docker_request(ctx: StepContext) -> DockerDeployRequest:
+    from mlops_ci.deploy.docker_target import DockerDeployRequest
+
+    where = docker_service(ctx)
+    return DockerDeployRequest(
+        service=where,
+        image=image(ctx),
+        version=optional_version(ctx),
+        request_log_dir=ctx.options.request_log_dir,
+    )
+
+
+def profile_recommendation(ctx: StepContext) -> Sizing | None:
+    """The resources the last `mlops-ci profile` recommends, if it ran in --out-dir."""
+    from mlops_ci.deploy.kube_manifests import Sizing
+
+    profile = ctx.earlier("profile")
+    if profile is None:
+        return None
+    outputs = profile.outputs
+    replicas = str(outputs.get("replicas", ""))
+    return Sizing(
+        cpu_request=outputs.get("cpu-request") or None,
+        cpu_limit=outputs.get("cpu-limit") or None,
+        memory_request=outputs.get("memory-request") or None,
+        memory_limit=outputs.get("memory-limit") or None,
+        replicas=int(replicas) if replicas.isdigit() else None,
+    )
+
+
+def cluster_access(ctx: StepContext) -> ClusterAccess | None:
+    from mlops_ci.deploy.kubernetes_target import ClusterAccess
+
+    opts = ctx.options
+    if opts.kubeconfig is None:
+        return None
+    return ClusterAccess(opts.kubeconfig, opts.context, retry_budget_s=opts.retry_timeout)
+
+
+def kubernetes_request(ctx: StepContext) -> KubernetesDeployRequest:
+    from mlops_ci.deploy.kube_manifests import Sizing
+    from mlops_ci.deploy.kubernetes_target import KubernetesDeployRequest
+
+    opts = ctx.options
+    name, model = service(ctx, missing="no name for the Kubernetes objects: pass --name or set model-name")
+    return KubernetesDeployRequest(
+        name=name,
+        image=image(ctx),
+        manifests_dir=ctx.out_dir / "kubernetes",
+        namespace=opts.namespace,
+        model=model,
+        version=optional_version(ctx),
+        kind=opts.kind,
+        sizing=Sizing(
+            cpu_request=opts.cpu_request,
+            cpu_limit=opts.cpu_limit,
+            memory_request=opts.memory_request,
+            memory_limit=opts.memory_limit,
+            replicas=opts.replicas,
+            max_replicas=opts.max_replicas,
+        ),
+        recommended=profile_recommendation(ctx),
+        cpu_target=opts.cpu_target,
+        kubernetes_version=opts.kubernetes_version,
+        commit=ctx.run_context.commit,
+        pull_secret=opts.image_pull_secret,
+        ready_timeout_s=opts.ready_timeout,
+        cluster=cluster_access(ctx),
+    )
+
+
+def kubernetes_rollback_request(ctx: StepContext) -> KubernetesRollbackRequest:
+    from mlops_ci.deploy.kubernetes_target import KubernetesRollbackRequest
+
+    opts = ctx.options
+    name, model = service(ctx, missing="no name for the Kubernetes objects: pass --name or set model-name")
+    cluster = cluster_access(ctx)
+    if cluster is None:
+        raise UsageError("--rollback on kubernetes needs --kubeconfig (or KUBECONFIG)")
+    return KubernetesRollbackRequest(
+        name=name,
+        cluster=cluster,
+        manifests_dir=ctx.out_dir / "kubernetes",
+        namespace=opts.namespace,
+        model=model,
+        ready_timeout_s=opts.ready_timeout,
+    )
 
 
 STEP = Step(
