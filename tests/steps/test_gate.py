@@ -1,18 +1,23 @@
 """`mlops-ci gate` and `mlops-ci report` as a user runs them: exit codes, files, errors, and
-tokens that never leak."""
+tokens that never leak; and the two-stage workflow_run example for pull requests from forks
+(valid workflows whose second stage never runs the pull request's code)."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 
 from mlops_ci.result import step_result_schema
-from tests.gate.conftest import (
+from tests.helpers import REPO as REPO_ROOT
+from tests.helpers import cli_env, run_cli
+from tests.platforms.conftest import (
     GITLAB_READ_TOKEN,
     GITLAB_TOKEN,
     READ_TOKEN,
@@ -23,7 +28,6 @@ from tests.gate.conftest import (
     github_env,
     gitlab_env,
 )
-from tests.helpers import cli_env, run_cli
 
 
 def test_gate_on_a_laptop_writes_the_comment_and_exits_by_the_verdict(tmp_path):
@@ -165,3 +169,66 @@ def test_tokens_never_appear_in_logs_results_or_comments(forge, tmp_path, scenar
     posted += [n["body"] for notes in forge.gitlab_mrs.values() for n in notes]
     posted += [json.dumps(c) for c in forge.check_runs + forge.statuses + forge.gitlab_statuses]
     assert all(token not in body for body in posted)
+
+
+# --- the fork pull-request example ----------------------------------------------------------
+
+EXAMPLE = REPO_ROOT / "examples" / "github-fork-pr-comments" / ".github" / "workflows"
+STAGE_1 = EXAMPLE / "mlops-ci-pr.yml"
+STAGE_2 = EXAMPLE / "mlops-ci-comment.yml"
+
+
+def load(path: Path) -> dict:
+    # PyYAML reads the key `on` as True.
+    data = yaml.safe_load(path.read_text())
+    data["on"] = data.pop(True)
+    return data
+
+
+def steps(workflow: dict) -> list[dict]:
+    (job,) = workflow["jobs"].values()
+    return job["steps"]
+
+
+def test_workflows_match_githubs_schema():
+    check = Path(sys.executable).parent / "check-jsonschema"
+    done = subprocess.run(
+        [str(check), "--builtin-schema", "vendor.github-workflows", str(STAGE_1), str(STAGE_2)],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_stages_fit_together():
+    first, second = load(STAGE_1), load(STAGE_2)
+    assert second["on"]["workflow_run"]["workflows"] == [first["name"]]
+    upload = next(s for s in steps(first) if s.get("uses", "").startswith("actions/upload-artifact@"))
+    download = next(s for s in steps(second) if s.get("uses", "").startswith("actions/download-artifact@"))
+    assert upload["with"]["name"] == download["with"]["name"]
+    assert download["with"]["run-id"] == "${{ github.event.workflow_run.id }}"
+    assert ".mlops-ci/*.json" in upload["with"]["path"] and ".mlops-ci/*.md" in upload["with"]["path"]
+    gate = next(s for s in steps(second) if "mlops-ci gate" in s.get("run", ""))
+    assert f"--out-dir {download['with']['path']}" in gate["run"]
+    assert gate["env"]["GITHUB_TOKEN"] == "${{ github.token }}"
+    # Stage 1's gate runs even when an earlier step failed, so the verdict is always there.
+    first_gate = next(s for s in steps(first) if s.get("run") == "mlops-ci gate")
+    assert first_gate["if"] == "${{ !cancelled() }}"
+
+
+def test_the_trusted_stage_never_runs_pull_request_code():
+    second = load(STAGE_2)
+    assert second["permissions"] == {
+        "contents": "read",
+        "actions": "read",
+        "pull-requests": "write",
+        "checks": "write",
+        "statuses": "write",
+    }
+    for step in steps(second):
+        if step.get("uses", "").startswith("actions/checkout@"):
+            assert "ref" not in (step.get("with") or {}) and "repository" not in (step.get("with") or {})
+        run = step.get("run", "")
+        assert "${{" not in run  # nothing from the event is interpolated into a shell
+        assert not re.search(r"\b(bash|sh|python|source|\.)\s+pr-results", run)
+        assert "pip install" not in run or run.strip() == "pip install mlops-ci"
