@@ -20,6 +20,7 @@ from mlops_ci.platforms import comments
 from mlops_ci.report import format as fmt
 from mlops_ci.report.chart import IntervalRow, forest_plot
 from mlops_ci.report.policy import CheckDecision, Decision, StepDecision, check_title
+from mlops_ci.report.results import first_recorded
 from mlops_ci.result import StepResult
 
 VERDICT_WORDS = {"pass": "pass", "warn": "pass with warnings", "block": "blocked"}
@@ -210,14 +211,10 @@ def _byline(decision: Decision, options: CommentOptions, results: dict[str, Step
         parts.append(_plural(len(decision.warnings), "warning"))
     if sum(counts.values()):
         parts.append(f"{_plural(counts['pass'], 'check')} passed")
-    commit = options.commit or next(
-        (r.context.get("commit") for r in results.values() if r.context.get("commit")), None
-    )
+    commit = options.commit or first_recorded(results.values(), "commit")
     if commit:
         parts.append(f"commit `{fmt.short_sha(commit)}`")
-    pipeline = options.pipeline_url or next(
-        (r.context.get("pipeline_url") for r in results.values() if r.context.get("pipeline_url")), None
-    )
+    pipeline = options.pipeline_url or first_recorded(results.values(), "pipeline_url")
     if pipeline:
         parts.append(fmt.link("pipeline", pipeline))
     train = results.get("train")
