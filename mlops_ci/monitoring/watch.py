@@ -96,13 +96,18 @@ class DriftOutcome:
     dispatched: Published | None = None
 
 
-def watch(request: DriftRequest, *, store: TrackingStore, platform: Platform | None = None) -> DriftOutcome:
-    """Run the check. ``platform``: the code host the training pipeline lives on, connected
-    to its API (needed when ``request.retrain`` is set)."""
+def watch(
+    request: DriftRequest, *, store: TrackingStore | None = None, platform: Platform | None = None
+) -> DriftOutcome:
+    """Run the check. ``store``: the model registry (needed with ``request.model_uri``);
+    ``platform``: the code host the training pipeline lives on, connected to its API
+    (needed with ``request.retrain``)."""
     from mlops_ci.monitoring import data, detect, report
 
     if request.retrain is not None and platform is None:
         raise ValueError("`platform` is needed to start retraining")
+    if request.model_uri and store is None:
+        raise ValueError("`store` is needed to find the model version")
     current = data.load(
         request.current,
         label=request.current_label,
@@ -177,7 +182,7 @@ def watch(request: DriftRequest, *, store: TrackingStore, platform: Platform | N
     )
 
 
-def _reference(request: DriftRequest, store: TrackingStore):
+def _reference(request: DriftRequest, store: TrackingStore | None):
     """The reference frame, where it came from, the model version and its registry client
     (None without a model), and warnings about the reference."""
     from mlops_ci.monitoring import data
@@ -247,7 +252,7 @@ def retrain_reason(found: DriftReport, *, always: bool) -> str:
     return "scheduled retraining; no drift found"
 
 
-def _recent_retraining(store: TrackingStore, client, model, hours: float) -> str | None:
+def _recent_retraining(store: TrackingStore | None, client, model, hours: float) -> str | None:
     """Why not to start again: a drift-started retraining within the cooldown (None: go)."""
     from mlops_ci.tracking.store import tracking_errors
 
@@ -271,7 +276,9 @@ def _recent_retraining(store: TrackingStore, client, model, hours: float) -> str
     return None
 
 
-def _remember_retraining(store: TrackingStore, client, model, reason: str, dispatched: Published) -> None:
+def _remember_retraining(
+    store: TrackingStore | None, client, model, reason: str, dispatched: Published
+) -> None:
     from mlops_ci.result import now_iso
     from mlops_ci.tracking.store import tracking_errors
 
