@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,19 +35,14 @@ MIN_ROWS_PER_TEST = 30
 
 @dataclass(frozen=True)
 class RetrainPlan:
-    """How to start the training pipeline (checked by the caller): ``always`` starts it
-    whatever the check finds (a schedule); else only on drift, and not again within
-    ``cooldown_hours`` of a drift-started one (0: no cooldown)."""
+    """How to start the training pipeline (checked by the caller): ``target`` says where and
+    how; the check fills in the reason, the data window, the model and the drifted
+    features. ``always`` starts it whatever the check finds (a schedule); else only on
+    drift, and not again within ``cooldown_hours`` of a drift-started one (0: no cooldown)."""
 
-    mechanism: str
+    target: RetrainRequest
     always: bool = False
     cooldown_hours: float = 24.0
-    repository: str | None = None
-    ref: str | None = None
-    workflow: str | None = None
-    event_type: str = "mlops-ci-retrain"
-    trigger_token: str | None = field(default=None, repr=False)
-    extra: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -300,19 +295,13 @@ def _dispatch(
     found: DriftReport | None = None,
     model: ModelVersionRef | None = None,
 ) -> Published:
-    request = RetrainRequest(
-        mechanism=plan.mechanism,
+    request = replace(
+        plan.target,
         reason=reason,
         window_start=current.window.start,
         window_end=current.window.end,
         model=model.uri if model is not None else None,
         drifted_features=tuple(found.drifted_features) if found is not None else (),
-        repository=plan.repository,
-        ref=plan.ref,
-        workflow=plan.workflow,
-        event_type=plan.event_type,
-        trigger_token=plan.trigger_token,
-        extra=dict(plan.extra),
     )
     published = platform.request_retraining(request)
     if published.done:

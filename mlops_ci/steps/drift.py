@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option, alpha_option
-from mlops_ci.platforms.base import Published
+from mlops_ci.platforms.base import Published, RetrainRequest
 from mlops_ci.platforms.options import (
     CODE_HOSTS,
     api_options,
@@ -199,8 +199,10 @@ def run(ctx: StepContext) -> StepResult:
             cwd=ctx.cwd,
             out_dir=ctx.out_dir,
         )
+    # The store only when a model is used: resolving the embedded one creates its folder.
+    store = ctx.store if request.model_uri else None
     with _naming_flags():
-        outcome = watch(request, store=ctx.store, platform=platform)
+        outcome = watch(request, store=store, platform=platform)
     return _result(ctx.options, outcome, retrain_requested=request.retrain is not None)
 
 
@@ -321,10 +323,9 @@ def _retrain_plan(ctx: StepContext) -> RetrainPlan:
         raise UsageError(
             "--retrain-via workflow_dispatch needs --retrain-workflow (the workflow file, e.g. train.yml)"
         )
-    return RetrainPlan(
+    target = RetrainRequest(
         mechanism=mechanism,
-        always=opts.always,
-        cooldown_hours=opts.retrain_cooldown,
+        reason="",  # the check says why
         repository=opts.retrain_repository,
         ref=opts.retrain_ref,
         workflow=opts.retrain_workflow,
@@ -332,6 +333,7 @@ def _retrain_plan(ctx: StepContext) -> RetrainPlan:
         trigger_token=opts.retrain_trigger_token,
         extra=dict(opts.retrain_input or {}),
     )
+    return RetrainPlan(target, always=opts.always, cooldown_hours=opts.retrain_cooldown)
 
 
 # --- the result --------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from mlops_ci.monitoring.watch import DriftRequest, RetrainPlan, watch
 from mlops_ci.platforms.base import Published, RetrainRequest
 from mlops_ci.platforms.local import LocalPlatform
 
+PIPELINE = RetrainRequest("pipeline", reason="")
+
 
 class Dispatcher(LocalPlatform):
     """The laptop platform, recording the retraining it is asked to start."""
@@ -62,7 +64,7 @@ def request(tmp_path: Path, files, current: str, **fields) -> DriftRequest:
 
 def test_drift_is_found_reported_and_retraining_started(tmp_path, files):
     platform = Dispatcher(tmp_path)
-    plan = RetrainPlan(mechanism="pipeline", extra={"MODEL": "m"})
+    plan = RetrainPlan(RetrainRequest("pipeline", reason="", extra={"MODEL": "m"}))
     outcome = watch(request(tmp_path, files, "shifted", retrain=plan), platform=platform)
     assert outcome.report is not None and outcome.report.drifted_features == ["x"]
     assert (outcome.current_rows, outcome.reference_rows) == (600, 800)
@@ -73,10 +75,10 @@ def test_drift_is_found_reported_and_retraining_started(tmp_path, files):
 
 def test_no_drift_starts_nothing_unless_always(tmp_path, files):
     platform = Dispatcher(tmp_path)
-    calm = watch(request(tmp_path, files, "same", retrain=RetrainPlan("pipeline")), platform=platform)
+    calm = watch(request(tmp_path, files, "same", retrain=RetrainPlan(PIPELINE)), platform=platform)
     assert not calm.report.drifted and calm.dispatched is None and platform.started == []
     always = watch(
-        request(tmp_path, files, "same", retrain=RetrainPlan("pipeline", always=True)), platform=platform
+        request(tmp_path, files, "same", retrain=RetrainPlan(PIPELINE, always=True)), platform=platform
     )
     assert always.dispatched.done and platform.started[0].reason == "scheduled retraining; no drift found"
 
@@ -87,14 +89,14 @@ def test_too_few_rows_is_not_tested(tmp_path, files):
     assert outcome.report is None and outcome.current_rows == 20 and outcome.dispatched is None
     assert not (tmp_path / "drift").exists()
     scheduled = watch(
-        request(tmp_path, files, "few", retrain=RetrainPlan("pipeline", always=True)), platform=platform
+        request(tmp_path, files, "few", retrain=RetrainPlan(PIPELINE, always=True)), platform=platform
     )
     assert scheduled.report is None and platform.started[0].reason == "scheduled retraining"
 
 
 def test_what_it_needs_and_its_errors_in_domain_words(tmp_path, files):
     with pytest.raises(ValueError, match="`platform`"):
-        watch(request(tmp_path, files, "same", retrain=RetrainPlan("pipeline")))
+        watch(request(tmp_path, files, "same", retrain=RetrainPlan(PIPELINE)))
     with pytest.raises(ValueError, match="`store`"):
         watch(request(tmp_path, files, "same", model_uri="models:/m@champion"))
     with pytest.raises(TimeColumnNeeded, match=r"^current: a time window needs a time column .* same\.csv$"):
