@@ -1,5 +1,6 @@
-"""Fixtures of the step tests. The gate's CLI tests use the fake GitHub/GitLab server and
-the in-process runner of the platform tests: the same fixtures, not a copy."""
+"""Fixtures of the step tests, shared with the platform tests rather than copied: the fake
+GitHub/GitLab server, the in-process runner of `mlops-ci`, and forgetting the secrets a
+test masked (every step test, the drift step's included)."""
 
 from tests.platforms.conftest import _forget_secrets, forge, gate
 
