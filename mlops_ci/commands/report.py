@@ -48,14 +48,12 @@ def run_report(
     cwd: Path | None = None,
     stdout: TextIO | None = None,
 ) -> int:
-    from mlops_ci.platforms import comments, detect_platform
-    from mlops_ci.report.comment import CommentOptions, render_comment
-    from mlops_ci.report.policy import Policy, decide
-    from mlops_ci.report.results import load_results
+    from mlops_ci.platforms import detect_platform
+    from mlops_ci.report.verdict import judge
     from mlops_ci.result import write_text_atomic
     from mlops_ci.runner import resolve_options
     from mlops_ci.steps import GLOBAL_OPTIONS
-    from mlops_ci.steps.gate import COMMENT_OPTIONS, POLICY_OPTIONS
+    from mlops_ci.steps.gate import COMMENT_OPTIONS, POLICY_OPTIONS, naming_out_dir, verdict_request
 
     env = dict(os.environ) if env is None else env
     cwd = (cwd or Path.cwd()).resolve()
@@ -68,26 +66,13 @@ def run_report(
         options=POLICY_OPTIONS + COMMENT_OPTIONS,
         flags_only=OUTPUT_OPTIONS,
     )
-    key = comments.check_key(values.comment_key)
-    policy = Policy.from_options(values)
-    out_dir = values["out_dir"]
-    results = load_results(out_dir)
-    context = detect_platform(env, cwd=cwd, out_dir=out_dir).context()
-    decision = decide(results, policy, commit=context.commit)
-    pipeline_url = context.pipeline_url or next(
-        (r.context.get("pipeline_url") for r in results if r.context.get("pipeline_url")), None
+    context = detect_platform(env, cwd=cwd, out_dir=values["out_dir"]).context()
+    request = verdict_request(
+        values, commit=context.commit, pipeline_url=context.pipeline_url, max_chars=values["max_length"]
     )
-    rendered = render_comment(
-        decision,
-        CommentOptions(
-            key=key,
-            title=values["title"],
-            commit=context.commit,
-            pipeline_url=pipeline_url,
-            report_url=values["report_url"],
-            max_chars=values["max_length"],
-        ),
-    )
+    with naming_out_dir():
+        verdict = judge(request)
+    decision, rendered = verdict.decision, verdict.rendered
     if values["format"] == "json":
         text = json.dumps(
             {

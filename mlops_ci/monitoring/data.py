@@ -30,6 +30,17 @@ _LOG_NAME = re.compile(r"\.(jsonl|ndjson|log)(\.\d+)?$")
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
 
+class TimeColumnNeeded(UsageError):
+    """A time window over a table without a time column: the rows' times are unknown."""
+
+    def __init__(self, label: str, file_name: str) -> None:
+        super().__init__(
+            f"{label}: a time window needs a time column to know the time of each row of {file_name}"
+        )
+        self.label = label
+        self.file_name = file_name
+
+
 @dataclass(frozen=True)
 class Window:
     """The time span the current data covers (ISO 8601, UTC), when known."""
@@ -49,21 +60,22 @@ class Loaded:
     from_logs: bool = False
 
 
-def expand(paths: Sequence[Path], *, option: str) -> list[Path]:
-    """Files named by ``paths``: a folder stands for the data files and logs inside it."""
+def expand(paths: Sequence[Path], *, label: str) -> list[Path]:
+    """Files named by ``paths``: a folder stands for the data files and logs inside it.
+    ``label`` names the data in messages."""
     files: list[Path] = []
     for path in paths:
         if path.is_dir():
             found = sorted(p for p in path.iterdir() if p.is_file() and (_is_log(p) or _is_table(p)))
             if not found:
-                raise UsageError(f"{option}: folder {path} holds no CSV, Parquet or request-log files")
+                raise UsageError(f"{label}: folder {path} holds no CSV, Parquet or request-log files")
             files.extend(found)
         elif path.is_file():
             files.append(path)
         else:
-            raise UsageError(f"{option}: {path} does not exist")
+            raise UsageError(f"{label}: {path} does not exist")
     if not files:
-        raise UsageError(f"{option}: no data given")
+        raise UsageError(f"{label}: no data given")
     return files
 
 
@@ -78,13 +90,14 @@ def _is_table(path: Path) -> bool:
 def load(
     paths: Sequence[Path],
     *,
-    option: str,
+    label: str,
     window_days: float | None = None,
     time_column: str | None = None,
     now: datetime | None = None,
 ) -> Loaded:
     """Load and concatenate ``paths``; keep only the last ``window_days`` days when given
-    (request logs by their record time, tables by ``time_column``)."""
+    (request logs by their record time, tables by ``time_column``). ``label`` names the
+    data in messages."""
     import pandas as pd
 
     now = now or datetime.now(timezone.utc)
@@ -92,7 +105,7 @@ def load(
     frames, logs = [], False
     first_time: datetime | None = None
     last_time: datetime | None = None
-    for file in expand(paths, option=option):
+    for file in expand(paths, label=label):
         if _is_log(file):
             logs = True
             frame, times = read_request_log(file, since=since)
@@ -102,12 +115,10 @@ def load(
             if time_column:
                 frame, times = _filter_by_time(frame, file, time_column, since)
             elif since is not None:
-                raise UsageError(
-                    f"{option}: --window-days needs --time-column to know the time of each row of {file.name}"
-                )
+                raise TimeColumnNeeded(label, file.name)
         else:
             raise UsageError(
-                f"{option}: {file.name} is neither CSV, Parquet nor a request log (.jsonl); convert it or "
+                f"{label}: {file.name} is neither CSV, Parquet nor a request log (.jsonl); convert it or "
                 "rename it"
             )
         if times:
@@ -138,7 +149,7 @@ def _filter_by_time(frame, file: Path, column: str, since: datetime | None):
     import pandas as pd
 
     if column not in frame.columns:
-        raise UsageError(f"--time-column {column!r} is not a column of {file.name}")
+        raise UsageError(f"the time column {column!r} is not a column of {file.name}")
     try:
         stamps = pd.to_datetime(frame[column], utc=True)
     except (ValueError, TypeError):
@@ -173,8 +184,8 @@ def read_request_log(path: Path, *, since: datetime | None) -> tuple[pd.DataFram
                 if _truncated_last_line(handle):
                     break  # the server was writing this line when the file was copied
                 raise UsageError(
-                    f"{path.name} line {number} is not a mlops-ci request-log record ({exc}); pass the "
-                    "server's --request-log files"
+                    f"{path.name} line {number} is not a mlops-ci request-log record ({exc}); give the "
+                    "serving container's request-log files"
                 ) from None
             if since is not None and at < since:
                 continue

@@ -139,6 +139,19 @@ class DriftReport:
         }
 
 
+class UnknownFeatures(UsageError):
+    """Features asked for by name that the data lacks; ``missing`` says where each is missing."""
+
+    def __init__(self, missing: str) -> None:
+        super().__init__(f"the features asked for are not all columns of the data: {missing}")
+        self.missing = missing
+
+
+class ColumnMismatch(UsageError):
+    """The reference and the current data have different columns (and no features were
+    named to compare a subset)."""
+
+
 def feature_columns(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -154,9 +167,8 @@ def feature_columns(
         missing_ref = [c for c in features if c not in reference.columns]
         missing_cur = [c for c in features if c not in current.columns]
         if missing_ref or missing_cur:
-            raise UsageError(
-                "--features names columns the data lacks: "
-                + "; ".join(
+            raise UnknownFeatures(
+                "; ".join(
                     part
                     for part in (
                         f"not in the reference: {', '.join(missing_ref)}" if missing_ref else "",
@@ -176,11 +188,7 @@ def feature_columns(
             parts.append(f"missing from the current data: {', '.join(only_ref[:10])}")
         if only_cur:
             parts.append(f"not in the reference: {', '.join(only_cur[:10])}")
-        raise UsageError(
-            "reference and current data have different columns ("
-            + "; ".join(parts)
-            + "); pass --features to compare a subset, or --ignore-columns"
-        )
+        raise ColumnMismatch("reference and current data have different columns (" + "; ".join(parts) + ")")
     return ref_cols
 
 

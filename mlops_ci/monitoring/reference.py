@@ -28,6 +28,19 @@ FINGERPRINTS_ARTIFACT = "mlops-ci/data_fingerprints.json"
 _URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))$")
 
 
+class ModelNotFound(UsageError):
+    """The model version (or the alias) does not exist in the registry."""
+
+
+class NoReference(UsageError):
+    """The model version's reference data cannot be found. ``sample_helps``: storing a
+    reference sample with the version, where the data is, would fix it."""
+
+    def __init__(self, message: str, *, sample_helps: bool = False) -> None:
+        super().__init__(message)
+        self.sample_helps = sample_helps
+
+
 @dataclass(frozen=True)
 class ModelVersionRef:
     name: str
@@ -52,7 +65,7 @@ def resolve_version(client: MlflowClient, store: TrackingStore, uri: str) -> Mod
 
     match = _URI.match(uri)
     if not match:
-        raise UsageError(f"--model-uri must be models:/NAME@ALIAS or models:/NAME/VERSION, got {uri!r}")
+        raise UsageError(f"a model URI must be models:/NAME@ALIAS or models:/NAME/VERSION, got {uri!r}")
     name = match.group("name")
     with tracking_errors(store):
         try:
@@ -62,8 +75,8 @@ def resolve_version(client: MlflowClient, store: TrackingStore, uri: str) -> Mod
                 version = client.get_model_version(name, match.group("version"))
         except MlflowException as exc:
             if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                raise UsageError(
-                    f"{uri} does not exist in {store.display_uri}; deploy a champion first or pass --reference"
+                raise ModelNotFound(
+                    f"{uri} does not exist in {store.display_uri}; deploy a champion first"
                 ) from None
             raise
     return ModelVersionRef(name, str(version.version), version.run_id)
@@ -73,7 +86,7 @@ def load_reference(
     client: MlflowClient, store: TrackingStore, model: ModelVersionRef, *, project_dir: Path
 ) -> Reference:
     if not model.run_id:
-        raise UsageError(f"{model.uri} has no training run to find its reference data in; pass --reference")
+        raise NoReference(f"{model.uri} has no training run to find its reference data in")
     with tracking_errors(store), tempfile.TemporaryDirectory() as folder:
         listed = {item.path for item in client.list_artifacts(model.run_id, "mlops-ci")}
         if SAMPLE_ARTIFACT in listed:
@@ -84,9 +97,9 @@ def load_reference(
                 pd.read_parquet(path), f"{model.uri} (stored reference sample)", stored_sample=True
             )
         if FINGERPRINTS_ARTIFACT not in listed:
-            raise UsageError(
+            raise NoReference(
                 f"{model.uri} has neither a stored reference sample nor recorded training data "
-                "(it was not trained with `mlops-ci train`); pass --reference"
+                "(it was not trained with `mlops-ci train`)"
             )
         entries = json.loads(
             Path(client.download_artifacts(model.run_id, FINGERPRINTS_ARTIFACT, folder)).read_text()
@@ -116,9 +129,9 @@ def _training_files(entries: list[dict[str, Any]], model: ModelVersionRef, proje
         used.append(relative)
     if not frames:
         listed = ", ".join(e.get("path", "?") for e in entries) or "none"
-        raise UsageError(
-            f"the training data of {model.uri} ({listed}) is not in {project_dir}; run from the project, "
-            "pass --reference, or store a sample with --store-reference where the data is"
+        raise NoReference(
+            f"the training data of {model.uri} ({listed}) is not in {project_dir}; run from the project",
+            sample_helps=True,
         )
     frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     return Reference(frame, f"{model.uri} training data: {', '.join(used)}", tuple(warnings))

@@ -230,7 +230,7 @@ class Platform(ABC):
             "skipped",
             done=False,
             kind="dispatch",
-            reason=f"{self.name} runs cannot start a pipeline: choose --retrain-platform github or gitlab",
+            reason=f"{self.name} runs cannot start a pipeline: the retrain platform must be github or gitlab",
         )
 
     def annotate(self, level: str, message: str, *, title: str | None = None) -> None:

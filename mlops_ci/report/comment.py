@@ -19,13 +19,15 @@ from mlops_ci import __version__
 from mlops_ci.platforms import comments
 from mlops_ci.report import format as fmt
 from mlops_ci.report.chart import IntervalRow, forest_plot
+from mlops_ci.report.outputs import Package, Profile, Register, Train, Validate
 from mlops_ci.report.policy import CheckDecision, Decision, StepDecision, check_title
+from mlops_ci.report.results import first_recorded
 from mlops_ci.result import StepResult
 
 VERDICT_WORDS = {"pass": "pass", "warn": "pass with warnings", "block": "blocked"}
 OUTCOME_WORDS = {"pass": "pass", "warn": "warn", "block": "block", "skipped": "skipped", "ignored": "ignored"}
 COMPARISON_KINDS = ("comparison",)
-SPECIAL_STEPS = ("validate", "package", "profile")
+SPECIAL_STEPS = (Validate.STEP, Package.STEP, Profile.STEP)
 # Shown in full in the body; longer lists are cut with a pointer to the details.
 MAX_FINDINGS = 15
 UNTRUSTED_NOTE = (
@@ -148,12 +150,12 @@ def build_view(decision: Decision, options: CommentOptions) -> dict[str, Any]:
             f"First model: {model['label']} has no champion to compare against, so only the absolute "
             "checks ran. It becomes the champion when it is promoted."
         )
-    if "validate" in steps and steps["validate"].result is not None:
-        view["validate"] = _validate_view(steps["validate"], view["notes"])
-    if "package" in steps and steps["package"].result is not None:
-        view["package"] = _package_view(steps["package"])
-    if "profile" in steps and steps["profile"].result is not None:
-        view["profile"] = _profile_view(steps["profile"])
+    if Validate.STEP in steps and steps[Validate.STEP].result is not None:
+        view["validate"] = _validate_view(steps[Validate.STEP], view["notes"])
+    if Package.STEP in steps and steps[Package.STEP].result is not None:
+        view["package"] = _package_view(steps[Package.STEP])
+    if Profile.STEP in steps and steps[Profile.STEP].result is not None:
+        view["profile"] = _profile_view(steps[Profile.STEP])
     for step in decision.steps:
         if step.result is not None and step.step not in SPECIAL_STEPS:
             view["others"].append(_generic_view(step))
@@ -162,20 +164,20 @@ def build_view(decision: Decision, options: CommentOptions) -> dict[str, Any]:
 
 def _model(results: dict[str, StepResult]) -> dict[str, Any]:
     """Which model this is about: name, candidate and champion versions, first model?"""
-    register = results.get("register")
-    validate = results.get("validate")
+    register = results.get(Register.STEP)
+    validate = results.get(Validate.STEP)
     name = version = champion = None
     if register is not None:
-        name = register.outputs.get("model-name")
-        version = register.outputs.get("model-version")
+        name = register.outputs.get(Register.MODEL_NAME)
+        version = register.outputs.get(Register.MODEL_VERSION)
     first = False
     if validate is not None:
         out = validate.outputs
-        version = out.get("candidate-version") or version
-        champion = out.get("baseline-version") or None
-        first = out.get("first-model") == "true"
+        version = out.get(Validate.CANDIDATE_VERSION) or version
+        champion = out.get(Validate.BASELINE_VERSION) or None
+        first = out.get(Validate.FIRST_MODEL) == "true"
         if not name:
-            match = re.match(r"^models:/([^/@]+)", out.get("candidate-uri", ""))
+            match = re.match(r"^models:/([^/@]+)", out.get(Validate.CANDIDATE_URI, ""))
             name = match.group(1) if match else None
     label = None
     if name and version:
@@ -219,22 +221,18 @@ def _byline(decision: Decision, options: CommentOptions, results: dict[str, Step
         parts.append(_plural(len(decision.warnings), "warning"))
     if sum(counts.values()):
         parts.append(f"{_plural(counts['pass'], 'check')} passed")
-    commit = options.commit or next(
-        (r.context.get("commit") for r in results.values() if r.context.get("commit")), None
-    )
+    commit = options.commit or first_recorded(results.values(), "commit")
     if commit:
         parts.append(f"commit `{fmt.short_sha(commit)}`")
-    pipeline = options.pipeline_url or next(
-        (r.context.get("pipeline_url") for r in results.values() if r.context.get("pipeline_url")), None
-    )
+    pipeline = options.pipeline_url or first_recorded(results.values(), "pipeline_url")
     if pipeline:
         parts.append(fmt.link("pipeline", pipeline))
-    train = results.get("train")
-    if train is not None and train.outputs.get("run-url"):
-        parts.append(fmt.link("MLflow run", train.outputs["run-url"]))
-    register = results.get("register")
-    if register is not None and register.outputs.get("model-version-url"):
-        parts.append(fmt.link("model version", register.outputs["model-version-url"]))
+    train = results.get(Train.STEP)
+    if train is not None and train.outputs.get(Train.RUN_URL):
+        parts.append(fmt.link("MLflow run", train.outputs[Train.RUN_URL]))
+    register = results.get(Register.STEP)
+    if register is not None and register.outputs.get(Register.MODEL_VERSION_URL):
+        parts.append(fmt.link("model version", register.outputs[Register.MODEL_VERSION_URL]))
     return " · ".join(parts)
 
 
@@ -438,7 +436,7 @@ def _chart_label(name: str) -> str:
 
 
 def _validate_view(step: StepDecision, notes: list[str]) -> dict[str, Any]:
-    rows = step.result.outputs.get("holdout-rows")
+    rows = step.result.outputs.get(Validate.HOLDOUT_ROWS)
     groups: dict[str, list[CheckDecision]] = {"comparison": [], "absolute": [], "slice": [], "other": []}
     for decision in step.checks:
         kind = _kind(decision.check)
@@ -497,23 +495,23 @@ def _validate_view(step: StepDecision, notes: list[str]) -> dict[str, Any]:
         "others": [_plain_row(d) for d in groups["other"]],
         "chart": forest_plot(chart_rows),
         "holdout_rows": _number_text(rows) if rows else None,
-        "candidate": fmt.code(out["candidate-uri"]) if out.get("candidate-uri") else None,
-        "baseline": fmt.code(out["baseline-uri"]) if out.get("baseline-uri") else None,
+        "candidate": fmt.code(out[Validate.CANDIDATE_URI]) if out.get(Validate.CANDIDATE_URI) else None,
+        "baseline": fmt.code(out[Validate.BASELINE_URI]) if out.get(Validate.BASELINE_URI) else None,
     }
 
 
 def _package_view(step: StepDecision) -> dict[str, Any]:
     out = step.result.outputs
-    built = out.get("image-built", "true" if out.get("image") else "false") == "true"
+    built = out.get(Package.IMAGE_BUILT, "true" if out.get(Package.IMAGE) else "false") == "true"
     parity = [d for d in step.checks if _kind(d.check) == "parity"]
     others = [d for d in step.checks if _kind(d.check) != "parity"]
     passed = sum(1 for d in parity if d.outcome == "pass")
-    digest = out.get("image-digest", "")
+    digest = out.get(Package.IMAGE_DIGEST, "")
     image_line = "Image " + " · ".join(
         part
         for part in (
-            fmt.code(out["image"]) if out.get("image") else fmt.DASH,
-            fmt.size(out["image-size-bytes"]) if out.get("image-size-bytes") else None,
+            fmt.code(out[Package.IMAGE]) if out.get(Package.IMAGE) else fmt.DASH,
+            fmt.size(out[Package.IMAGE_SIZE_BYTES]) if out.get(Package.IMAGE_SIZE_BYTES) else None,
             fmt.code(digest[:19] + "…") if len(digest) > 20 else (fmt.code(digest) if digest else None),
         )
         if part
@@ -521,11 +519,11 @@ def _package_view(step: StepDecision) -> dict[str, Any]:
     return {
         "image_line": image_line,
         "built": built,
-        "image": fmt.code(out["image"]) if out.get("image") else None,
+        "image": fmt.code(out[Package.IMAGE]) if out.get(Package.IMAGE) else None,
         "digest": fmt.code(digest) if digest else None,
-        "onnx": fmt.code(out["onnx-path"]) if out.get("onnx-path") else None,
-        "build_context": fmt.code(out["build-context"]) if out.get("build-context") else None,
-        "model_uri": fmt.code(out["model-uri"]) if out.get("model-uri") else None,
+        "onnx": fmt.code(out[Package.ONNX_PATH]) if out.get(Package.ONNX_PATH) else None,
+        "build_context": fmt.code(out[Package.BUILD_CONTEXT]) if out.get(Package.BUILD_CONTEXT) else None,
+        "model_uri": fmt.code(out[Package.MODEL_URI]) if out.get(Package.MODEL_URI) else None,
         "summary": fmt.text(step.result.summary, limit=300),
         "parity": [_value_row(d) | {"reference": fmt.num(d.check.baseline)} for d in parity],
         "parity_line": f"{passed} of {len(parity)} parity checks passed" if parity else None,
@@ -543,43 +541,44 @@ def _profile_view(step: StepDecision) -> dict[str, Any]:
     latency = [d for d in step.checks if _kind(d.check) == "latency"]
     others = [d for d in step.checks if _kind(d.check) != "latency"]
     measured = []
-    if out.get("throughput-rps"):
-        measured.append(f"**{_number_text(out['throughput-rps'])} req/s** per replica")
-    for key, label in (("p50-ms", "p50"), ("p99-ms", "p99")):
+    if out.get(Profile.THROUGHPUT_RPS):
+        measured.append(f"**{_number_text(out[Profile.THROUGHPUT_RPS])} req/s** per replica")
+    for key, label in ((Profile.P50_MS, "p50"), (Profile.P99_MS, "p99")):
         if out.get(key):
             measured.append(f"{label} {_number_text(out[key])} ms")
     recommendation = []
-    cpu = _pair(pick("cpu-request"), pick("cpu-limit"))
+    cpu = _pair(pick(Profile.CPU_REQUEST), pick(Profile.CPU_LIMIT))
     if cpu:
         recommendation.append(f"CPU {cpu}")
-    memory = _pair(pick("memory-request"), pick("memory-limit"))
+    memory = _pair(pick(Profile.MEMORY_REQUEST), pick(Profile.MEMORY_LIMIT))
     if memory:
         recommendation.append(f"memory {memory}")
-    if out.get("replicas"):
+    replicas = out.get(Profile.REPLICAS)
+    if replicas:
         recommendation.append(
-            _plural(int(out["replicas"]), "replica") if out["replicas"].isdigit() else pick("replicas")
+            _plural(int(replicas), "replica") if replicas.isdigit() else pick(Profile.REPLICAS)
         )
     line = " · ".join(measured)
     if line and recommendation:
         line += " → recommended: " + ", ".join(recommendation)
     goal = []
-    if out.get("target-rps"):
-        goal.append(f"{_number_text(out['target-rps'])} req/s")
-    if out.get("slo-p99-ms"):
-        goal.append(f"p99 ≤ {_number_text(out['slo-p99-ms'])} ms")
+    if out.get(Profile.TARGET_RPS):
+        goal.append(f"{_number_text(out[Profile.TARGET_RPS])} req/s")
+    if out.get(Profile.SLO_P99_MS):
+        goal.append(f"p99 ≤ {_number_text(out[Profile.SLO_P99_MS])} ms")
     if line and goal:
         line += " for " + " at ".join(goal)
     how = []
-    server = out.get("server")
+    server = out.get(Profile.SERVER)
     if server:
         how.append(_SERVER_WORDS.get(server, fmt.text(server)))
-    if out.get("load-generator"):
-        generator = fmt.text(out["load-generator"])
-        if out.get("generator-ceiling-rps"):
-            generator += f" (its ceiling here: {_number_text(out['generator-ceiling-rps'])} req/s)"
+    if out.get(Profile.LOAD_GENERATOR):
+        generator = fmt.text(out[Profile.LOAD_GENERATOR])
+        if out.get(Profile.GENERATOR_CEILING_RPS):
+            generator += f" (its ceiling here: {_number_text(out[Profile.GENERATOR_CEILING_RPS])} req/s)"
         how.append(f"load from {generator}")
-    if out.get("inprocess-p50-ms"):
-        how.append(f"ONNX Runtime alone: p50 {_number_text(out['inprocess-p50-ms'])} ms per row")
+    if out.get(Profile.INPROCESS_P50_MS):
+        how.append(f"ONNX Runtime alone: p50 {_number_text(out[Profile.INPROCESS_P50_MS])} ms per row")
     return {
         "line": line,
         "measured": bool(measured),

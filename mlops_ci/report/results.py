@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 from mlops_ci.errors import UsageError
 from mlops_ci.result import SCHEMA_NAME, StepResult, read_step_result
 
 log = logging.getLogger(__name__)
+
+
+class NoStepResults(UsageError):
+    """There is nothing to decide on: the folder of step results is missing or empty. The
+    caller knows which setting names that folder and may say so."""
+
 
 # Known steps in pipeline order; any other step sorts after them, by name.
 PIPELINE_ORDER = ("train", "register", "validate", "package", "profile", "deploy", "drift")
@@ -30,7 +37,7 @@ def load_results(out_dir: Path, *, exclude: tuple[str, ...] = ("gate",)) -> list
     results for one step are usage errors: the gate must not decide on a partial picture.
     """
     if not out_dir.is_dir():
-        raise UsageError(f"no step results: {out_dir} does not exist; run the steps first, or set --out-dir")
+        raise NoStepResults(f"no step results: {out_dir} does not exist; run the steps first")
     results: dict[str, tuple[StepResult, Path]] = {}
     for path in sorted(out_dir.glob("*.json")):
         size = path.stat().st_size if path.is_file() else 0
@@ -68,3 +75,9 @@ def load_results(out_dir: Path, *, exclude: tuple[str, ...] = ("gate",)) -> list
             )
         results[result.step] = (result, path)
     return [result for result, _ in sorted(results.values(), key=lambda item: step_order(item[0].step))]
+
+
+def first_recorded(results: Iterable[StepResult], field: str) -> str | None:
+    """The first value of a run-context ``field`` (commit, pr, pipeline_url...) the results
+    recorded, in their order."""
+    return next((r.context.get(field) for r in results if r.context.get(field)), None)

@@ -10,17 +10,25 @@ service failed after retries (MLflow, GitHub, GitLab).
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option, alpha_option
-from mlops_ci.platforms.base import ApiSettings, Published, RetrainRequest
+from mlops_ci.platforms.base import Published, RetrainRequest
+from mlops_ci.platforms.options import (
+    CODE_HOSTS,
+    api_options,
+    code_host,
+    refuse_secrets_in_config,
+    secret_options,
+)
 from mlops_ci.result import Check, StepResult
-from mlops_ci.retry import RetryPolicy
 from mlops_ci.steps.base import Output, Step, StepContext
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from mlops_ci.monitoring.watch import DriftOutcome, DriftRequest, RetrainPlan
 
 MECHANISMS = ("workflow_dispatch", "repository_dispatch", "pipeline")
 THRESHOLD_SCHEMA = {
@@ -152,26 +160,10 @@ OPTIONS = (
         minimum=0,
         metavar="HOURS",
     ),
-    Option(
-        "github-token",
-        "GitHub token (actions: write for workflow_dispatch, contents: write for repository_dispatch)",
-        env_aliases=("GITHUB_TOKEN", "GH_TOKEN"),
-        metavar="TOKEN",
+    *api_options(
+        github_token="GitHub token (actions: write for workflow_dispatch, contents: write for repository_dispatch)",
+        gitlab_token="GitLab API token (to create a pipeline without a trigger token)",
     ),
-    Option(
-        "github-api-url",
-        "GitHub REST API URL",
-        env_aliases=("GITHUB_API_URL",),
-        default="https://api.github.com",
-        metavar="URL",
-    ),
-    Option(
-        "gitlab-token",
-        "GitLab API token (to create a pipeline without a trigger token)",
-        env_aliases=("GITLAB_TOKEN",),
-        metavar="TOKEN",
-    ),
-    Option("gitlab-url", "GitLab server URL", env_aliases=("CI_SERVER_URL",), metavar="URL"),
 )
 
 OUTPUTS = (
@@ -191,149 +183,103 @@ OUTPUTS = (
     ),
     Output("retrain-url", "Where the started pipeline shows"),
 )
-SECRET_OPTIONS = ("github-token", "gitlab-token", "retrain-trigger-token")
 
 
 def run(ctx: StepContext) -> StepResult:
-    from mlops_ci.monitoring import data, detect, report
+    from mlops_ci.monitoring.watch import watch
+
+    request = drift_request(ctx)
+    platform = None
+    if request.retrain is not None:
+        platform = code_host(
+            _retrain_platform(ctx),
+            ctx.options,
+            current=ctx.platform,
+            env=ctx.env,
+            cwd=ctx.cwd,
+            out_dir=ctx.out_dir,
+        )
+    # The store only when a model is used: resolving the embedded one creates its folder.
+    store = ctx.store if request.model_uri else None
+    with _naming_flags():
+        outcome = watch(request, store=store, platform=platform)
+    return _result(ctx.options, outcome, retrain_requested=request.retrain is not None)
+
+
+def drift_request(ctx: StepContext) -> DriftRequest:
+    """The options, checked before any data is read (a misconfigured trigger is a usage
+    error, not a failed run)."""
+    from mlops_ci.monitoring.watch import DriftRequest
 
     opts = ctx.options
-    for name in SECRET_OPTIONS:
-        if name in ctx.config.section("drift"):
-            raise UsageError(
-                f"{name} must not be in {ctx.config.origin} (a file that gets committed); use the environment"
-            )
+    refuse_secrets_in_config(ctx.config, "drift", secret_options(OPTIONS))
     if not opts.current:
         raise UsageError("no current data: pass --current (the serving request logs, CSV or Parquet)")
     rules = _rules(opts.thresholds)
-    retrain = _retrain_settings(ctx) if (opts.retrain or opts.always) else None
+    retrain = _retrain_plan(ctx) if (opts.retrain or opts.always) else None
     if opts.store_reference and not (opts.model_uri or opts.model_name):
         raise UsageError("--store-reference needs a model: pass --model-uri or set model-name")
-
-    current = data.load(
-        opts.current, option="--current", window_days=opts.window_days, time_column=opts.time_column
-    )
-    model_ref = None
-    client = None
-    warnings: list[str] = []
-    if opts.reference:
-        reference_frame = data.load(opts.reference, option="--reference").frame
-        reference_source = ", ".join(str(p) for p in opts.reference)
-        if opts.model_uri:
-            model_ref, client = _model(ctx)
-        elif opts.model_name:
-            # Only for the predictions: a model without a champion yet is no reason to stop.
-            try:
-                model_ref, client = _model(ctx)
-            except UsageError as exc:
-                log.warning("predictions not compared: %s", exc)
-    else:
-        from mlops_ci.monitoring.reference import load_reference
-
-        model_ref, client = _model(ctx)
-        loaded = load_reference(client, ctx.store, model_ref, project_dir=ctx.project_dir)
-        reference_frame, reference_source, warnings = loaded.frame, loaded.source, list(loaded.warnings)
-    current_frame = current.frame
-    exclude = [c for c in [opts.target, *opts.ignore_columns] if c]
-    columns = detect.feature_columns(reference_frame, current_frame, features=opts.features, exclude=exclude)
-    for warning in warnings:
-        log.warning("%s", warning)
-
-    if opts.predictions and model_ref is not None:
-        reference_frame, current_frame = _add_predictions(model_ref, reference_frame, current_frame, columns)
-    if opts.store_reference and model_ref is not None:
-        from mlops_ci.monitoring.reference import store_sample
-
-        uri = store_sample(client, ctx.store, model_ref, reference_frame, rows=opts.reference_sample_rows)
-        log.info("stored a reference sample with %s: %s", model_ref.uri, uri)
-    elif opts.store_reference:
-        log.warning("--store-reference: no model version to store the reference with; nothing stored")
-
-    if len(current_frame) < opts.min_rows:
-        message = (
-            f"only {len(current_frame)} current rows (fewer than --min-rows {opts.min_rows}); not tested"
-        )
-        dispatched = (
-            _dispatch(ctx, retrain, reason="scheduled retraining", report_=None, current=current)
-            if opts.always
-            else None
-        )
-        return _skipped(message, current, len(reference_frame), dispatched)
-
-    found = detect.detect(
-        reference_frame,
-        current_frame,
-        columns=columns,
+    if not opts.reference and not (opts.model_uri or opts.model_name):
+        raise UsageError("no reference: pass --reference, or --model-uri / model-name to use the champion's")
+    return DriftRequest(
+        current=tuple(opts.current),
+        reference=tuple(opts.reference or ()),
+        model_uri=_model_uri(opts),
+        # With --reference, a model named only by model-name is for the predictions alone.
+        model_optional=bool(opts.reference) and not opts.model_uri,
+        out_dir=ctx.out_dir / "drift",
+        project_dir=ctx.project_dir,
+        window_days=opts.window_days,
+        time_column=opts.time_column,
+        features=tuple(opts.features),
+        exclude=tuple(c for c in [opts.target, *opts.ignore_columns] if c),
         alpha=opts.alpha,
         psi=opts.psi,
         wasserstein=opts.wasserstein,
         rules=rules,
-        min_rows=min(opts.min_rows, 30),
-        window=current.window,
-        reference_source=reference_source,
-        current_source=", ".join(str(p) for p in opts.current),
+        min_rows=opts.min_rows,
+        predictions=opts.predictions,
+        store_reference=opts.store_reference,
+        reference_sample_rows=opts.reference_sample_rows,
+        title=opts.title,
+        retrain=retrain,
+        current_label="--current",
+        reference_label="--reference",
     )
-    folder = ctx.out_dir / "drift"
-    paths = report.write_reports(found, reference_frame, current_frame, folder, title=opts.title)
-
-    dispatched: Published | None = None
-    if retrain is not None and (opts.always or found.drifted):
-        reason = _reason(found, always=opts.always)
-        recent = None if opts.always else _recent_retraining(ctx, client, model_ref)
-        if recent is not None:
-            dispatched = Published("cooldown", done=False, kind="dispatch", reason=recent)
-        else:
-            dispatched = _dispatch(
-                ctx, retrain, reason=reason, report_=found, current=current, model=model_ref
-            )
-            if dispatched.done and not opts.always:
-                _remember_retraining(ctx, client, model_ref, reason, dispatched)
-    return _result(ctx, found, paths, dispatched, warnings, retrain_requested=retrain is not None)
 
 
-RETRAIN_AT_TAG = "mlops_ci.retrain.started_at"
-RETRAIN_REASON_TAG = "mlops_ci.retrain.reason"
-RETRAIN_URL_TAG = "mlops_ci.retrain.url"
+def _model_uri(opts) -> str | None:
+    from mlops_ci.tracking.registry import check_model_name
 
-
-def _recent_retraining(ctx: StepContext, client, model_ref) -> str | None:
-    """Why not to start again: a drift-started retraining within the cooldown (None: go)."""
-    from datetime import datetime, timedelta, timezone
-
-    from mlops_ci.tracking.store import tracking_errors
-
-    if model_ref is None or client is None or not ctx.options.retrain_cooldown:
-        return None
-    with tracking_errors(ctx.store):
-        tags = client.get_registered_model(model_ref.name).tags or {}
-    started = tags.get(RETRAIN_AT_TAG)
-    if not started:
-        return None
-    try:
-        at = datetime.fromisoformat(started)
-    except ValueError:
-        return None
-    hours = ctx.options.retrain_cooldown
-    if datetime.now(timezone.utc) - at < timedelta(hours=hours):
-        where = f" ({tags[RETRAIN_URL_TAG]})" if tags.get(RETRAIN_URL_TAG) else ""
-        return (
-            f"retraining was already started at {started}{where} for {tags.get(RETRAIN_REASON_TAG, 'drift')}; "
-            f"not again within the {hours:g} h cooldown (--retrain-cooldown)"
-        )
+    if opts.model_uri:
+        return opts.model_uri
+    if opts.model_name:
+        return f"models:/{check_model_name(opts.model_name)}@champion"
     return None
 
 
-def _remember_retraining(ctx: StepContext, client, model_ref, reason: str, dispatched: Published) -> None:
-    from mlops_ci.result import now_iso
-    from mlops_ci.tracking.store import tracking_errors
+@contextmanager
+def _naming_flags() -> Iterator[None]:
+    """The monitoring errors, with the flags that fix them."""
+    from mlops_ci.monitoring.data import TimeColumnNeeded
+    from mlops_ci.monitoring.detect import ColumnMismatch, UnknownFeatures
+    from mlops_ci.monitoring.reference import ModelNotFound, NoReference
 
-    if model_ref is None or client is None:
-        return
-    with tracking_errors(ctx.store):
-        client.set_registered_model_tag(model_ref.name, RETRAIN_AT_TAG, now_iso())
-        client.set_registered_model_tag(model_ref.name, RETRAIN_REASON_TAG, reason[:1000])
-        if dispatched.url:
-            client.set_registered_model_tag(model_ref.name, RETRAIN_URL_TAG, dispatched.url)
+    try:
+        yield
+    except TimeColumnNeeded as exc:
+        raise UsageError(
+            f"{exc.label}: --window-days needs --time-column to know the time of each row of {exc.file_name}"
+        ) from None
+    except UnknownFeatures as exc:
+        raise UsageError(f"--features names columns the data lacks: {exc.missing}") from None
+    except ColumnMismatch as exc:
+        raise UsageError(f"{exc}; pass --features to compare a subset, or --ignore-columns") from None
+    except ModelNotFound as exc:
+        raise UsageError(f"{exc} or pass --reference") from None
+    except NoReference as exc:
+        where = ", or store a sample with --store-reference where the data is" if exc.sample_helps else ""
+        raise UsageError(f"{exc}; pass --reference{where}") from None
 
 
 def _rules(raw: dict[str, Any]) -> dict:
@@ -352,57 +298,24 @@ def _rules(raw: dict[str, Any]) -> dict:
     return rules
 
 
-def _model(ctx: StepContext):
-    from mlops_ci.monitoring.reference import resolve_version
-    from mlops_ci.tracking.registry import check_model_name
-    from mlops_ci.tracking.store import connect
-
-    uri = ctx.options.model_uri
-    if not uri:
-        if not ctx.options.model_name:
-            raise UsageError(
-                "no reference: pass --reference, or --model-uri / model-name to use the champion's"
-            )
-        uri = f"models:/{check_model_name(ctx.options.model_name)}@champion"
-    client = connect(ctx.store)
-    return resolve_version(client, ctx.store, uri), client
-
-
-def _add_predictions(model_ref, reference, current, columns):
-    """Score the side that has no predictions when the other has them (or neither has)."""
-    from mlops_ci.monitoring.data import PREDICTION
-    from mlops_ci.monitoring.reference import score
-
-    ref_has, cur_has = PREDICTION in reference.columns, PREDICTION in current.columns
-    if ref_has and cur_has:
-        return reference, current
-    try:
-        if not ref_has:
-            reference = reference.assign(**{PREDICTION: score(model_ref, reference, columns)})
-        if not cur_has:
-            current = current.assign(**{PREDICTION: score(model_ref, current, columns)})
-    except Exception as exc:  # noqa: BLE001 - prediction drift is optional; say why it is missing
-        log.warning(
-            "predictions not compared: %s could not score the data (%s)", model_ref.uri, str(exc)[:200]
-        )
-        reference = reference.drop(columns=[PREDICTION], errors="ignore")
-        current = current.drop(columns=[PREDICTION], errors="ignore")
-    return reference, current
-
-
 # --- retraining --------------------------------------------------------------------------
 
 
-def _retrain_settings(ctx: StepContext) -> dict[str, Any]:
-    """Checked before any data is read: a misconfigured trigger is a usage error."""
-    opts = ctx.options
-    platform_name = opts.retrain_platform or (
-        ctx.platform.name if ctx.platform.name in ("github", "gitlab") else None
-    )
-    if platform_name is None:
+def _retrain_platform(ctx: StepContext) -> str:
+    name = ctx.options.retrain_platform or (ctx.platform.name if ctx.platform.name in CODE_HOSTS else None)
+    if name is None:
         raise UsageError(
             "--retrain/--always need a code host: run on GitHub Actions or GitLab CI, or pass --retrain-platform"
         )
+    return name
+
+
+def _retrain_plan(ctx: StepContext) -> RetrainPlan:
+    """Checked before any data is read: a misconfigured trigger is a usage error."""
+    from mlops_ci.monitoring.watch import RetrainPlan
+
+    opts = ctx.options
+    platform_name = _retrain_platform(ctx)
     mechanism = opts.retrain_via or ("workflow_dispatch" if platform_name == "github" else "pipeline")
     if (platform_name == "github") != (mechanism != "pipeline"):
         raise UsageError(f"--retrain-via {mechanism} does not exist on {platform_name}")
@@ -410,42 +323,9 @@ def _retrain_settings(ctx: StepContext) -> dict[str, Any]:
         raise UsageError(
             "--retrain-via workflow_dispatch needs --retrain-workflow (the workflow file, e.g. train.yml)"
         )
-    return {"platform": platform_name, "mechanism": mechanism}
-
-
-def _reason(found, *, always: bool) -> str:
-    if found.drifted:
-        parts = []
-        if found.drifted_features:
-            parts.append(f"drift in {', '.join(found.drifted_features)}")
-        if found.prediction_drift:
-            parts.append("prediction drift")
-        reason = "; ".join(parts)
-        return f"scheduled retraining; {reason}" if always else reason
-    return "scheduled retraining; no drift found"
-
-
-def _dispatch(ctx: StepContext, settings, *, reason: str, report_, current, model=None) -> Published:
-    opts = ctx.options
-    platform = ctx.platform
-    if platform.name != settings["platform"]:
-        if settings["platform"] == "github":
-            from mlops_ci.platforms.github import GitHubPlatform as cls
-        else:
-            from mlops_ci.platforms.gitlab import GitLabPlatform as cls
-        platform = cls(ctx.env, cwd=ctx.cwd, out_dir=ctx.out_dir)
-    retry = RetryPolicy(budget_s=opts.retry_timeout)
-    if settings["platform"] == "github":
-        platform.connect(ApiSettings(token=opts.github_token, url=opts.github_api_url, retry=retry))
-    else:
-        platform.connect(ApiSettings(token=opts.gitlab_token, url=opts.gitlab_url, retry=retry))
-    request = RetrainRequest(
-        mechanism=settings["mechanism"],
-        reason=reason,
-        window_start=current.window.start,
-        window_end=current.window.end,
-        model=model.uri if model is not None else None,
-        drifted_features=tuple(report_.drifted_features) if report_ is not None else (),
+    target = RetrainRequest(
+        mechanism=mechanism,
+        reason="",  # the check says why
         repository=opts.retrain_repository,
         ref=opts.retrain_ref,
         workflow=opts.retrain_workflow,
@@ -453,12 +333,7 @@ def _dispatch(ctx: StepContext, settings, *, reason: str, report_, current, mode
         trigger_token=opts.retrain_trigger_token,
         extra=dict(opts.retrain_input or {}),
     )
-    published = platform.request_retraining(request)
-    if published.done:
-        log.info("started retraining (%s): %s", request.mechanism, published.url or published.id)
-    else:
-        log.warning("retraining not started: %s", published.reason)
-    return published
+    return RetrainPlan(target, always=opts.always, cooldown_hours=opts.retrain_cooldown)
 
 
 # --- the result --------------------------------------------------------------------------
@@ -500,8 +375,13 @@ def _retrain_output(dispatched: Published | None, requested: bool) -> str:
     return "triggered" if dispatched.done else "failed"
 
 
-def _result(ctx, found, paths, dispatched, warnings, *, retrain_requested: bool) -> StepResult:
-    opts = ctx.options
+def _result(opts, outcome: DriftOutcome, *, retrain_requested: bool) -> StepResult:
+    found, paths, dispatched = outcome.report, outcome.paths, outcome.dispatched
+    if found is None:
+        message = (
+            f"only {outcome.current_rows} current rows (fewer than --min-rows {opts.min_rows}); not tested"
+        )
+        return _skipped(message, outcome)
     checks = []
     for verdict in found.verdicts:
         t = verdict.test
@@ -533,7 +413,7 @@ def _result(ctx, found, paths, dispatched, warnings, *, retrain_requested: bool)
                 },
             )
         )
-    for warning in warnings:
+    for warning in outcome.warnings:
         checks.append(
             Check("reference data", "warning", message=warning, blocking=False, details={"kind": "data"})
         )
@@ -587,7 +467,8 @@ def _result(ctx, found, paths, dispatched, warnings, *, retrain_requested: bool)
     return result
 
 
-def _skipped(message: str, current, reference_rows: int, dispatched: Published | None) -> StepResult:
+def _skipped(message: str, outcome: DriftOutcome) -> StepResult:
+    dispatched = outcome.dispatched
     checks = [Check("drift", "skipped", message=message, blocking=False, details={"kind": "drift"})]
     if dispatched is not None:
         checks.append(_retrain_check(dispatched, True, False, True))
@@ -597,10 +478,10 @@ def _skipped(message: str, current, reference_rows: int, dispatched: Published |
         summary=message,
         outputs={
             "drift": "false",
-            "current-rows": str(len(current.frame)),
-            "reference-rows": str(reference_rows),
-            "window-start": current.window.start or "",
-            "window-end": current.window.end or "",
+            "current-rows": str(outcome.current_rows),
+            "reference-rows": str(outcome.reference_rows),
+            "window-start": outcome.window_start or "",
+            "window-end": outcome.window_end or "",
             "retrain": _retrain_output(dispatched, dispatched is not None),
         },
         checks=checks,

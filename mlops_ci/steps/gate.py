@@ -9,23 +9,24 @@ saved comment and the job summary: the exit code is the verdict's, not the API's
 
 from __future__ import annotations
 
-import json
-import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
 from mlops_ci.platforms import comments
-from mlops_ci.platforms.base import ApiSettings, Published, Status
-from mlops_ci.result import Check, StepResult, write_text_atomic
-from mlops_ci.retry import RetryPolicy
+from mlops_ci.platforms.base import Published
+from mlops_ci.platforms.options import api_options, api_settings, refuse_secrets_in_config, secret_options
+from mlops_ci.report.results import NoStepResults
+from mlops_ci.result import Check, StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from mlops_ci.report.publish import GateOutcome, GateRequest
+    from mlops_ci.report.verdict import VerdictRequest
 
-COMMENT_SCHEMA = "mlops-ci/comment/v1"
-TOKEN_OPTIONS = ("github-token", "gitlab-token")
-# GitHub shows at most 10 annotations of each level per step.
-MAX_ANNOTATIONS = 10
+PLATFORM_LABELS = {"github": "GitHub", "gitlab": "GitLab"}
 # GitHub refuses a job summary over 1 MiB; the shortened comment is far below that.
 SUMMARY_LIMIT_BYTES = 1_000_000
 
@@ -106,32 +107,11 @@ PUBLISH_OPTIONS = (
         "(default: mlops-ci, or mlops-ci/KEY with a --comment-key)",
         metavar="NAME",
     ),
-    Option(
-        "github-token",
-        "GitHub token with pull-requests: write and statuses: write (or checks: write); prefer "
+    *api_options(
+        github_token="GitHub token with pull-requests: write and statuses: write (or checks: write); prefer "
         "the environment variable to the flag",
-        env_aliases=("GITHUB_TOKEN", "GH_TOKEN"),
-        metavar="TOKEN",
-    ),
-    Option(
-        "github-api-url",
-        "GitHub REST API URL (GitHub Enterprise: https://HOST/api/v3)",
-        env_aliases=("GITHUB_API_URL",),
-        default="https://api.github.com",
-        metavar="URL",
-    ),
-    Option(
-        "gitlab-token",
-        "GitLab project or personal access token with the api scope (CI_JOB_TOKEN cannot write "
+        gitlab_token="GitLab project or personal access token with the api scope (CI_JOB_TOKEN cannot write "
         "merge-request notes); prefer the environment variable to the flag",
-        env_aliases=("GITLAB_TOKEN",),
-        metavar="TOKEN",
-    ),
-    Option(
-        "gitlab-url",
-        "GitLab server URL (default: CI_SERVER_URL, else CI_API_V4_URL without /api/v4)",
-        env_aliases=("CI_SERVER_URL",),
-        metavar="URL",
     ),
 )
 
@@ -153,216 +133,118 @@ OUTPUTS = (
 )
 
 
-def comment_paths(out_dir, key: str):
-    """``comment.md`` and ``comment.json`` (``comment-<key>.*`` for another key)."""
-    stem = "comment" if key == "default" else "comment-" + key.replace("/", "-")
-    return out_dir / f"{stem}.md", out_dir / f"{stem}.json"
-
-
 def run(ctx: StepContext) -> StepResult:
-    from mlops_ci.report.comment import CommentOptions, render_comment
-    from mlops_ci.report.policy import Policy, decide
-    from mlops_ci.report.results import load_results
+    from mlops_ci.report.publish import publish_verdict
+
+    request = gate_request(ctx)
+    ctx.platform.connect(api_settings(ctx.platform.name, ctx.options))
+    with naming_out_dir():
+        outcome = publish_verdict(request, ctx.platform)
+    return _result(outcome)
+
+
+@contextmanager
+def naming_out_dir() -> Iterator[None]:
+    """No step results to decide on: say which option names their folder."""
+    try:
+        yield
+    except NoStepResults as exc:
+        raise UsageError(f"{exc} (or point --out-dir at their results)") from None
+
+
+def gate_request(ctx: StepContext) -> GateRequest:
+    """The gate's options, checked (no token in the config file, a valid comment key, a
+    valid policy), with where the step runs."""
+    from mlops_ci.report.publish import GateRequest
 
     opts = ctx.options
-    _refuse_tokens_in_config(ctx)
-    key = comments.check_key(opts.comment_key)
-    policy = Policy.from_options(opts)
-    results = load_results(ctx.out_dir)
-    if not results and not policy.require:
-        raise UsageError(
-            f"no step results in {ctx.out_dir}: run the pipeline's steps first (or point --out-dir at "
-            "their results)"
-        )
-
+    refuse_secrets_in_config(ctx.config, "gate", secret_options(OPTIONS))
     platform, context = ctx.platform, ctx.run_context
-    platform.connect(_api_settings(platform.name, opts))
-    untrusted = opts.untrusted_results or platform.results_untrusted()
-    decision = decide(results, policy, commit=context.commit)
-    pipeline_url = context.pipeline_url or _first(results, "pipeline_url")
-    rendered = render_comment(
-        decision,
-        CommentOptions(
-            key=key,
-            title=opts.title,
-            pipeline=platform.pipeline_ordinal(),
+    return GateRequest(
+        verdict=verdict_request(
+            opts,
             commit=context.commit,
-            pipeline_url=pipeline_url,
-            report_url=opts.report_url,
+            pipeline_url=context.pipeline_url,
+            pipeline=platform.pipeline_ordinal(),
             max_chars=platform.max_comment_chars,
-            platform_label={"github": "GitHub", "gitlab": "GitLab"}.get(platform.name, "the platform"),
+            platform_label=PLATFORM_LABELS.get(platform.name, "the platform"),
+            need_results=True,
+            untrusted=bool(opts.untrusted_results) or platform.results_untrusted(),
+        ),
+        context=context,
+        comment_author=opts.comment_author,
+        skip_comment=None if opts.comment else "disabled (--no-comment)",
+        skip_status=None if opts.status else "disabled (--no-status)",
+        status_name=opts.status_name,
+    )
+
+
+def verdict_request(
+    values: Mapping[str, Any],
+    *,
+    commit: str | None,
+    pipeline_url: str | None,
+    pipeline: int | None = None,
+    max_chars: int | None = None,
+    platform_label: str = "the platform",
+    need_results: bool = False,
+    untrusted: bool = False,
+) -> VerdictRequest:
+    """The policy and comment options (``POLICY_OPTIONS + COMMENT_OPTIONS``) as a request for
+    the verdict: the one way the gate and the ``report`` command read them."""
+    from mlops_ci.report.comment import CommentOptions
+    from mlops_ci.report.policy import Policy
+    from mlops_ci.report.verdict import VerdictRequest
+
+    return VerdictRequest(
+        out_dir=values["out_dir"],
+        policy=Policy.from_options(values),
+        comment=CommentOptions(
+            key=comments.check_key(values["comment_key"]),
+            title=values["title"],
+            report_url=values["report_url"],
+            commit=commit,
+            pipeline_url=pipeline_url,
+            pipeline=pipeline,
+            max_chars=max_chars,
+            platform_label=platform_label,
             untrusted=untrusted,
         ),
+        need_results=need_results,
     )
-    summary = decision.summary()
-    claimed_pr = context.pr or _first(results, "pr")
 
-    # Everything on disk first: the artifacts exist whatever the API does next.
-    paths = _write_artifacts(ctx.out_dir, key, decision, rendered)
-    meta = {
-        "schema": COMMENT_SCHEMA,
-        "key": key,
-        "marker": comments.marker(key),
-        "platform": platform.name,
-        "repository": context.repository or _first(results, "repository"),
-        "pr": claimed_pr,
-        "commit": context.commit,
-        "pipeline": platform.pipeline_ordinal(),
-        "pipeline_url": pipeline_url,
-        "verdict": decision.verdict,
-        "trusted": not untrusted,
-        "summary": summary,
-        "body": paths["comment"].name,
-        "shortened_to_post": rendered.shortened,
-    }
-    write_text_atomic(paths["meta"], json.dumps(meta, indent=2) + "\n")
 
-    comment = _post_comment(platform, opts, key, rendered.body, claimed_pr, paths["comment"])
-    status = _set_status(
-        platform,
-        opts,
-        key,
-        decision,
-        summary,
-        rendered.body,
-        pipeline_url,
-        context.commit,
-        untrusted=untrusted,
-    )
-    _annotate(platform, decision, comment, status)
-    meta["posted"] = {"comment": _published_dict(comment), "status": _published_dict(status)}
-    write_text_atomic(paths["meta"], json.dumps(meta, indent=2) + "\n")
-    log.info("gate: %s", summary)
-    _log_published("comment", comment)
-    _log_published("status", status)
-
+def _result(outcome: GateOutcome) -> StepResult:
+    decision, comment, status = outcome.decision, outcome.comment, outcome.status
     outputs = {
         "verdict": decision.verdict,
         "blocking": str(len(decision.blocking)),
         "warnings": str(len(decision.warnings)),
-        "comment-path": str(paths["comment"]),
+        "comment-path": str(outcome.paths["comment"]),
         "comment-action": comment.action,
         "status-action": status.action,
     }
     if comment.url and comment.kind != "file":
         outputs["comment-url"] = comment.url
-    if claimed_pr:
-        outputs["pr"] = str(claimed_pr)
+    if outcome.pr:
+        outputs["pr"] = str(outcome.pr)
     result = StepResult(
         step="gate",
         status="failed" if decision.verdict == "block" else "passed",
-        summary=summary,
+        summary=outcome.verdict.summary,
         outputs=outputs,
         checks=[
             *_step_checks(decision),
             _publish_check("comment", comment),
             _publish_check("status", status),
         ],
-        artifacts=[str(path) for path in paths.values()],
+        artifacts=[str(path) for path in outcome.paths.values()],
     )
     # The job summary is the comment itself (a fork's reviewers read it there).
+    rendered = outcome.verdict.rendered
     fits = len(rendered.full.encode("utf-8")) <= SUMMARY_LIMIT_BYTES
     result.summary_markdown = rendered.full if fits else rendered.body
     return result
-
-
-def _refuse_tokens_in_config(ctx: StepContext) -> None:
-    for name in TOKEN_OPTIONS:
-        if name in ctx.config.section("gate"):
-            variable = "GITHUB_TOKEN" if name.startswith("github") else "GITLAB_TOKEN"
-            raise UsageError(
-                f"{name} must not be in {ctx.config.origin} (a file that gets committed); pass it "
-                f"in the environment: {variable}"
-            )
-
-
-def _api_settings(platform: str, opts) -> ApiSettings:
-    retry = RetryPolicy(budget_s=opts.retry_timeout)
-    if platform == "github":
-        return ApiSettings(token=opts.github_token, url=opts.github_api_url, retry=retry)
-    if platform == "gitlab":
-        return ApiSettings(token=opts.gitlab_token, url=opts.gitlab_url, retry=retry)
-    return ApiSettings(retry=retry)
-
-
-def _write_artifacts(out_dir, key: str, decision, rendered) -> dict:
-    from mlops_ci.report.reports import junit_xml, metrics_text
-
-    comment_md, comment_json = comment_paths(out_dir, key)
-    paths = {
-        "comment": comment_md,
-        "meta": comment_json,
-        "junit": out_dir / "gate-junit.xml",
-        "metrics": out_dir / "gate-metrics.txt",
-    }
-    write_text_atomic(paths["comment"], rendered.full)
-    write_text_atomic(paths["junit"], junit_xml(decision))
-    write_text_atomic(paths["metrics"], metrics_text(decision))
-    return paths
-
-
-def _post_comment(platform, opts, key: str, body: str, claimed_pr, artifact) -> Published:
-    if not opts.comment:
-        return Published("skipped", done=False, reason="disabled (--no-comment)")
-    pr, why = platform.resolve_pr(claimed_pr)
-    if not pr:
-        return Published("skipped", done=False, reason=why)
-    return platform.upsert_comment(key, body, pr=pr, artifact=artifact, author=opts.comment_author)
-
-
-def _set_status(platform, opts, key, decision, summary, body, url, commit, *, untrusted: bool) -> Published:
-    if not opts.status:
-        return Published("skipped", done=False, reason="disabled (--no-status)")
-    if not commit:
-        return Published("skipped", done=False, reason="no commit known")
-    state = {"pass": "success", "warn": "neutral", "block": "failure"}[decision.verdict]
-    name = opts.status_name or ("mlops-ci" if key == "default" else f"mlops-ci/{key}")
-    title = summary[0].upper() + summary[1:]
-    if untrusted:
-        # Whatever the untrusted results say, they never turn a required status green.
-        state = "pending"
-        title = f"Awaiting a maintainer's approval of the trusted run (the fork's run reports: {summary})"
-    return platform.set_status(
-        Status(name=name, state=state, title=title, summary=body, url=url), commit=commit
-    )
-
-
-def _first(results, field: str):
-    return next((r.context.get(field) for r in results if r.context.get(field)), None)
-
-
-def _published_dict(published: Published) -> dict:
-    return {
-        "action": published.action,
-        "done": published.done,
-        "url": published.url,
-        "id": published.id,
-        "kind": published.kind,
-        "reason": published.reason,
-    }
-
-
-def _log_published(what: str, published: Published) -> None:
-    if published.action == "degraded":
-        log.warning("gate: %s not published: %s", what, published.reason)
-    elif published.done:
-        where = f" ({published.url})" if published.url else ""
-        log.info("gate: %s %s%s", what, published.action, where)
-    else:
-        log.info("gate: %s %s: %s", what, published.action, published.reason)
-
-
-def _annotate(platform, decision, comment: Published, status: Published) -> None:
-    for level, findings in (("error", decision.blocking), ("warning", decision.warnings)):
-        for finding in findings[:MAX_ANNOTATIONS]:
-            label = finding.check.label if finding.check else finding.step
-            text = (finding.check.check.message or finding.check.reason) if finding.check else finding.text
-            platform.annotate(level, f"{label}: {text}", title=f"mlops-ci gate: {level}")
-        if len(findings) > MAX_ANNOTATIONS:
-            platform.annotate(level, f"... and {len(findings) - MAX_ANNOTATIONS} more; see the comment")
-    for what, published in (("comment", comment), ("status", status)):
-        if published.action == "degraded":
-            platform.annotate("warning", f"{what} not published: {published.reason}", title="mlops-ci gate")
 
 
 def _step_checks(decision) -> list[Check]:

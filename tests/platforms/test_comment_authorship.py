@@ -15,7 +15,7 @@ from mlops_ci.platforms import comments
 from mlops_ci.platforms.comments import Existing, plan_upsert
 from mlops_ci.platforms.masking import clear_secrets
 from tests.fake_forge import FakeForge, Token
-from tests.gate.conftest import REPO, Gate, copy_case, github_env, gitlab_env
+from tests.platforms.conftest import REPO, Gate, copy_case, github_env, gitlab_env
 
 MARKER = comments.marker("default")
 BOT = "mlops-ci-bot"

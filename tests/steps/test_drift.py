@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from mlops_ci.errors import ExternalServiceError, UsageError
-from mlops_ci.platforms.masking import clear_secrets
 from mlops_ci.runner import run_step
 from tests.fake_forge import FakeForge, Token
 from tests.helpers import EXAMPLE, cli_env, run_cli
@@ -23,12 +22,6 @@ REPO = "acme/census-income"
 GITHUB_TOKEN = "ghs_DriftDispatchT0ken9x8c7v6b5n4m"
 GITLAB_TOKEN = "glpat-DriftApiT0ken1q2w3e4r5t6y"
 TRIGGER_TOKEN = "glptt-DriftTriggerT0ken0p9o8i7u6"
-
-
-@pytest.fixture(autouse=True)
-def _forget_secrets():
-    yield
-    clear_secrets()
 
 
 @pytest.fixture(scope="module")

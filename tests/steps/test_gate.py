@@ -1,5 +1,6 @@
 """`mlops-ci gate` and `mlops-ci report` as a user runs them: exit codes, files, errors, and
-tokens that never leak."""
+tokens that never leak; and the two-stage workflow_run example for pull requests from forks
+(valid workflows whose second stage never runs the pull request's code)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import jsonschema
 import pytest
 
 from mlops_ci.result import step_result_schema
-from tests.gate.conftest import (
+from tests.helpers import cli_env, run_cli
+from tests.platforms.conftest import (
     GITLAB_READ_TOKEN,
     GITLAB_TOKEN,
     READ_TOKEN,
@@ -23,7 +25,6 @@ from tests.gate.conftest import (
     github_env,
     gitlab_env,
 )
-from tests.helpers import cli_env, run_cli
 
 
 def test_gate_on_a_laptop_writes_the_comment_and_exits_by_the_verdict(tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.gate.conftest import (
+from tests.platforms.conftest import (
     PAT_TOKEN,
     READ_TOKEN,
     REPO,

@@ -1,5 +1,6 @@
-"""Shared set-up for the gate's tests: fixture step results, a fake GitHub/GitLab server,
-and the CI environment variables each platform sets."""
+"""Set-up for the platform tests (and the gate step's, through tests/steps/conftest.py):
+fixture step results, a fake GitHub/GitLab server, and the CI environment variables each
+platform sets."""
 
 from __future__ import annotations
 

@@ -1,3 +1,6 @@
+"""Each platform as a step sees it: which one runs (detection), its run context, and where
+outputs and summaries go."""
+
 import json
 import subprocess
 
