@@ -21,20 +21,6 @@ pytestmark = pytest.mark.slow
 SGD = ["--param", "model=sgd"]
 
 
-@pytest.fixture
-def env(mlflow_server, unique_name):
-    return cli_env(
-        MLFLOW_TRACKING_URI=mlflow_server, MLOPS_CI_EXPERIMENT=unique_name, MLOPS_CI_MODEL_NAME=unique_name
-    )
-
-
-@pytest.fixture
-def client(mlflow_server):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
-
-
 def result_of(project: Path) -> dict:
     return json.loads((project / ".mlops-ci" / "validate.json").read_text())
 
