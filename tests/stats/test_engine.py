@@ -87,3 +87,16 @@ def test_progress_is_reported(binary):
         progress=lambda done, total: seen.append((done, total)),
     )
     assert seen[-1] == (3000, 3000) and len(seen) > 1
+
+
+def test_the_engine_tells_metrics_apart_by_their_kind(binary):
+    """The engine does not import the metric classes; each class declares how it is computed."""
+    from mlops_ci.stats._engine import Term, resample_terms
+    from mlops_ci.stats.metrics import Metric
+
+    assert [stats.get_metric(m).kind for m in ("accuracy", "roc-auc")] == ["linear", "rank"]
+    assert stats.custom_metric(lambda y, p: 1.0, name="one", higher_is_better=True).kind == "aggregate"
+    bare = Metric("bare", higher_is_better=True, input="labels", task="classification")
+    prep, arrays = prepare_terms(binary["y"], [(bare, "candidate", binary["l_a"])])
+    with pytest.raises(TypeError, match="`metric` 'bare' has an unknown kind ''"):
+        resample_terms(prep, [Term(bare, arrays[0])], n_resamples=10, seed=np.random.SeedSequence(0))
