@@ -33,3 +33,13 @@ class ExternalServiceError(MlopsCiError):
     """A service (MLflow, registry, GitHub/GitLab, Docker) failed after retries."""
 
     exit_code = ExitCode.EXTERNAL
+
+
+class SettingError(UsageError):
+    """A usage error about one setting, in the domain's words: ``setting`` is its name
+    (``holdout``, ``checks[0].metric``). The domain never says how the user gives it; the
+    step that owns the setting knows the flag and the config key and adds them."""
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting

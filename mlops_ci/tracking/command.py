@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from mlops_ci.errors import UsageError
+from mlops_ci.errors import SettingError, UsageError
 
 PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_.-]*)\}")
 MAX_HASH_SEED = 4294967295
@@ -66,13 +66,15 @@ def prepare_command(
 ) -> TrainingCommand:
     """Parse and check the command: quoting, placeholders and that the program exists."""
     if not command or not command.strip():
-        raise UsageError("no training command: set train.command in mlops-ci.yaml or pass --command")
+        raise SettingError("no training command", setting="command")
     if seed > MAX_HASH_SEED:
-        raise UsageError(f"--seed must be at most {MAX_HASH_SEED}, got {seed}")
+        raise SettingError(f"the seed must be at most {MAX_HASH_SEED}, got {seed}", setting="seed")
     try:
         argv = shlex.split(command)
     except ValueError as exc:
-        raise UsageError(f"training command cannot be parsed ({exc}); check its quoting") from None
+        raise SettingError(
+            f"training command cannot be parsed ({exc}); check its quoting", setting="command"
+        ) from None
     values = {key: str(value) for key, value in params.items()}
     values.setdefault("seed", str(seed))
     argv = [_substitute(arg, values) for arg in argv]
@@ -97,9 +99,9 @@ def _substitute(arg: str, values: Mapping[str, str]) -> str:
             return token[0]
         name = match.group(1)
         if name not in values:
-            raise UsageError(
-                f"training command uses {{{name}}} but there is no parameter {name!r}; add it to "
-                f"train.params in mlops-ci.yaml or pass --param {name}=VALUE"
+            raise SettingError(
+                f"training command uses {{{name}}} but there is no parameter {name!r}; add it to the parameters",
+                setting="params",
             )
         return values[name]
 
@@ -110,8 +112,8 @@ def _check_program(program: str, project_dir: Path, env: Mapping[str, str]) -> N
     if "/" in program:
         path = Path(program) if Path(program).is_absolute() else project_dir / program
         if not path.is_file():
-            raise UsageError(
-                f"training command {program!r} does not exist in {project_dir}; fix train.command"
+            raise SettingError(
+                f"training command {program!r} does not exist in {project_dir}", setting="command"
             )
         if not os.access(path, os.X_OK):
             raise UsageError(
@@ -120,8 +122,9 @@ def _check_program(program: str, project_dir: Path, env: Mapping[str, str]) -> N
             )
         return
     if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
-        raise UsageError(
-            f"training command {program!r} was not found on PATH; install it or fix train.command"
+        raise SettingError(
+            f"training command {program!r} was not found on PATH; install it or fix the command",
+            setting="command",
         )
 
 
