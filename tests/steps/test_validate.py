@@ -185,11 +185,12 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
         "unreadable parquet": (["--holdout", str(corrupt)], "cannot read holdout .*corrupt.parquet"),
         "missing holdout": (
             ["--holdout", str(tmp_path / "nope.csv")],
-            "holdout file .*nope.csv does not exist",
+            "holdout file .*nope.csv does not exist; set holdout in mlops-ci.yaml or pass --holdout$",
         ),
         "candidate does not exist": (
             ["--candidate", f"models:/{unique_name}/99"],
-            f"candidate model models:/{unique_name}/99 does not exist in {mlflow_server}; check --candidate",
+            f"candidate model models:/{unique_name}/99 does not exist in {mlflow_server}; "
+            "set validate.candidate in mlops-ci.yaml or pass --candidate",
         ),
         "different label sets": (
             ["--baseline", str(other)],
@@ -212,7 +213,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
                 "--config",
                 str(_config(tmp_path, "  checks:\n    - metric: roc-auc\n      rule: non-inferiority\n")),
             ],
-            "validate.checks\\[0\\]: non-inferiority needs a positive `margin`",
+            "checks\\[0\\]: non-inferiority needs a positive `margin`.*; set validate.checks in mlops-ci.yaml$",
         ),
     }
     import re

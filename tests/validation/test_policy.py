@@ -23,7 +23,7 @@ def test_holm_family_is_the_blocking_no_regression_checks():
         ]
     )
     outcomes = policy.evaluate(problem, specs, [], frame, SETTINGS, first_model=False)
-    by = {o.name: o.check for o in outcomes}
+    by = {o.name: o.finding for o in outcomes}
     family = sorted(
         by[n].details["alpha_adjusted"]
         for n in ("accuracy no-regression", "roc-auc no-regression", "log-loss no-regression")
@@ -49,9 +49,9 @@ def test_a_worse_candidate_fails_blocking_checks_and_warns_on_non_blocking_ones(
     problem, frame = make_problem(worse=0.5)
     specs = parse([{"metric": "roc-auc"}, {"metric": "f1", "blocking": False}])
     outcomes = policy.evaluate(problem, specs, [], frame, SETTINGS, first_model=False)
-    statuses = {o.name: o.check.status for o in outcomes}
+    statuses = {o.name: o.finding.status for o in outcomes}
     assert statuses == {"roc-auc no-regression": "failed", "f1 no-regression": "warning"}
-    check = outcomes[0].check
+    check = outcomes[0].finding
     assert check.interval[1] < 0 and check.value < check.baseline
     assert check.details["difference"] == pytest.approx(check.value - check.baseline)
 
@@ -61,7 +61,7 @@ def test_slices_run_the_checks_per_segment_and_small_segments_are_not_judged():
     specs = parse([{"metric": "accuracy"}])
     slices = checks_mod.parse_slices([{"column": "group", "blocking": True}], specs)
     outcomes = policy.evaluate(problem, specs, slices, frame, SETTINGS, first_model=False)
-    by = {o.name: o.check for o in outcomes}
+    by = {o.name: o.finding for o in outcomes}
     small = by["accuracy no-regression [group=c]"]
     assert small.status == "skipped" and small.message.startswith("not enough data:")
     assert by["accuracy no-regression [group=a]"].details["kind"] == "slice"
@@ -77,7 +77,7 @@ def test_first_model_runs_only_absolute_checks():
     problem, frame = make_problem(with_baseline=False)
     specs = parse([{"metric": "accuracy"}, {"metric": "accuracy", "rule": "floor", "threshold": 0.7}])
     outcomes = policy.evaluate(problem, specs, [], frame, SETTINGS, first_model=True)
-    comparison, floor = (o.check for o in outcomes)
+    comparison, floor = (o.finding for o in outcomes)
     assert comparison.status == "skipped" and comparison.message.startswith("first model")
     assert floor.status == "passed" and floor.interval[0] >= 0.7 and floor.details["kind"] == "absolute"
 
@@ -87,8 +87,8 @@ def test_labels_only_models_skip_probability_metrics_with_a_reason():
     problem.baseline.scores = None
     specs = parse([{"metric": "roc-auc"}])
     (outcome,) = policy.evaluate(problem, specs, [], frame, SETTINGS, first_model=False)
-    assert outcome.check.status == "skipped"
-    assert "the baseline gives no probabilities" in outcome.check.message
+    assert outcome.finding.status == "skipped"
+    assert "the baseline gives no probabilities" in outcome.finding.message
 
 
 def test_a_failing_custom_metric_is_a_usage_error_naming_it(tmp_path):
@@ -100,7 +100,5 @@ def test_a_failing_custom_metric_is_a_usage_error_naming_it(tmp_path):
         task="classification",
     )
     problem, frame = make_problem(n=300)
-    with pytest.raises(
-        UsageError, match=r"validate.checks: custom metric 'broken:score' returned shape \(1,\)"
-    ):
+    with pytest.raises(UsageError, match=r"^checks: custom metric 'broken:score' returned shape \(1,\)"):
         policy.evaluate(problem, specs, [], frame, SETTINGS, first_model=False)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from mlops_ci.report.junit import junit_xml
-from mlops_ci.result import StepResult
+from mlops_ci.report.junit import junit_suite_xml
 from mlops_ci.validation import policy
 from mlops_ci.validation.report import markdown_report
 from tests.validation.helpers import SETTINGS, make_problem, parse
@@ -15,9 +14,8 @@ def test_junit_and_markdown_reports():
     problem, frame = make_problem(worse=0.5)
     specs = parse([{"metric": "roc-auc"}, {"metric": "accuracy", "rule": "floor", "threshold": 0.99}])
     outcomes = policy.evaluate(problem, specs, [], frame, SETTINGS, first_model=False)
-    checks = [o.check for o in outcomes]
-    result = StepResult(step="validate", status="failed", summary="blocked", checks=checks)
-    root = ET.fromstring(junit_xml(result))
+    checks = [o.finding for o in outcomes]
+    root = ET.fromstring(junit_suite_xml("validate", checks, started_at="2026-12-07T19:00:00Z"))
     cases = root.findall("./testsuite/testcase")
     assert [c.get("name") for c in cases] == ["roc-auc no-regression", "accuracy floor"]
     assert all(c.find("failure") is not None for c in cases)

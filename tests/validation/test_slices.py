@@ -17,7 +17,7 @@ def test_slice_errors_and_segments():
     specs = parse([])
     with pytest.raises(
         UsageError,
-        match=r"validate.slices\[0\].checks names no check 'acc'; checks are: accuracy no-regression",
+        match=r"^slices\[0\].checks names no check 'acc'; checks are: accuracy no-regression",
     ):
         checks_mod.parse_slices([{"column": "sex", "checks": ["acc"]}], specs)
     with pytest.raises(UsageError, match="strictly increasing"):
