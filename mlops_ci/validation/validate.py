@@ -9,7 +9,7 @@ import logging
 import tempfile
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -76,7 +76,7 @@ class ValidationOutcome:
     plots: tuple[Path, ...] = ()
     # "passed" or "failed" as tagged on the candidate's registry version; None when not tagged.
     recorded_status: str | None = None
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def blocking_failures(self) -> list[Finding]:
