@@ -4,7 +4,9 @@ free of script injection. tests/test_ci_pipelines.py runs them."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -337,3 +339,210 @@ def test_both_example_pipelines_run_the_same_steps():
     github = re.findall(r"uses: mlops-ci/mlops-ci/actions/([a-z]+)@", workflow)
     gitlab = [Path(i["file"]).stem for i in load(EXAMPLE / ".gitlab-ci.yml")["include"]]
     assert github == gitlab and github[-1] == "gate"
+
+
+# --------------------------------------------------------------------------- the core's install
+
+# A stand-in for this repository as the actions install it: the same layout, a package with
+# no dependencies (so an install takes seconds and needs no index).
+FAKE_CORE = {
+    "pyproject.toml": (
+        '[build-system]\nrequires = ["setuptools>=61", "wheel"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[project]\nname = "mlops-ci"\nversion = "0.0.1"\n'
+        '[project.scripts]\nmlops-ci = "mlops_ci:main"\n'
+        '[tool.setuptools]\npackages = ["mlops_ci"]\n'
+    ),
+    "mlops_ci/__init__.py": '__version__ = "0.0.1"\n\n\ndef main():\n    print("mlops-ci", __version__)\n',
+}
+# What a pull request's job leaves behind in every virtualenv it can reach, and puts in its
+# checkout (the working directory of the next job's install): each writes a marker file.
+PLANTED = "import pathlib, sys; pathlib.Path({marker!r}).write_text(sys.argv[0])\n"
+CHECKOUT_SHADOWS = ("hashlib.py", "pathlib.py", "venv.py", "pip/__init__.py", "mlops_ci.py")
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory) -> Path:
+    """uv and the build backend as wheels, so installs below need no package index."""
+    folder = tmp_path_factory.mktemp("wheelhouse")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--quiet",
+            "--only-binary",
+            ":all:",
+            "-d",
+            str(folder),
+            "uv>=0.4,<1",
+            "setuptools>=61",
+            "wheel",
+        ],
+        check=True,
+        timeout=300,
+    )
+    return folder
+
+
+@pytest.fixture
+def fake_core(tmp_path) -> Path:
+    root = tmp_path / "release"
+    for name, text in FAKE_CORE.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    (root / "actions").mkdir()
+    shutil.copy2(REPO / "actions" / "install-core.sh", root / "actions" / "install-core.sh")
+    return root
+
+
+def offline_env(wheelhouse: Path, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in tool_env().items()
+        if not k.startswith(("UV_", "PIP_", "RUNNER_", "GITHUB_", "PYTHON"))
+    }
+    base_python = os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+    env.update(
+        PIP_NO_INDEX="1",
+        PIP_FIND_LINKS=str(wheelhouse),
+        UV_NO_INDEX="1",
+        UV_FIND_LINKS=str(wheelhouse),
+        MLOPS_CI_PYTHON=base_python,
+        **extra,
+    )
+    return env
+
+
+def hostile_checkout(folder: Path, marker: Path) -> Path:
+    """A checkout whose files would run if the install imported from the working directory,
+    and whose uv.toml would break uv if it were read."""
+    for name in CHECKOUT_SHADOWS:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(PLANTED.format(marker=str(marker)) + "raise SystemExit(99)\n")
+    (folder / "uv.toml").write_text("this is = not [valid toml\n")
+    return folder
+
+
+# What a pull request's job can do to any virtualenv its user can write: a sitecustomize.py
+# that runs in every later use of that interpreter (`python -I` too).
+PLANTER = """\
+import pathlib, sys
+
+top, marker = map(pathlib.Path, sys.argv[1:])
+sites = [s for s in top.rglob("site-packages") if s.is_dir() and s.parent.name.startswith("python")]
+for site in sites:
+    (site / "sitecustomize.py").write_text(f"import pathlib, sys; pathlib.Path({str(marker)!r}).write_text(sys.argv[0])\\n")
+print(f"planted in {len(sites)} virtualenvs")
+"""
+
+
+def planter(tmp_path: Path, top: Path, marker: Path) -> str:
+    """The command that plants code in every virtualenv under ``top``."""
+    script = tmp_path / "plant.py"
+    script.write_text(PLANTER)
+    return f'"{sys.executable}" "{script}" "{top}" "{marker}"'
+
+
+def github_job(root: Path, *, job: Path, temp: Path, tool_cache: Path, cwd: Path, env: dict[str, str]):
+    """One step of a job running install-core.sh: the job's own GITHUB_ENV (a runner hands
+    each job a new one), whose variables from earlier steps of the job are in the
+    environment; RUNNER_TEMP, the tool cache and TMPDIR as the runner has them."""
+    job.mkdir(exist_ok=True)
+    github_env = job / "github-env"
+    github_env.touch()
+    step_env = dict(env)
+    for line in github_env.read_text().splitlines():
+        key, _, value = line.partition("=")
+        step_env[key] = value
+    output = job / "github-output"
+    output.write_text("")
+    step_env.update(
+        RUNNER_TEMP=str(temp),
+        RUNNER_TOOL_CACHE=str(tool_cache),
+        GITHUB_ENV=str(github_env),
+        GITHUB_OUTPUT=str(output),
+    )
+    temp.mkdir(exist_ok=True)
+    done = subprocess.run(
+        ["bash", str(root / "actions" / "install-core.sh")],
+        cwd=cwd,
+        env=step_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return done, Path(outputs["mlops-ci"])
+
+
+def test_the_actions_install_is_the_jobs_own_and_never_an_earlier_jobs(tmp_path, wheelhouse, fake_core):
+    marker, checkout_marker = tmp_path / "planted-code-ran", tmp_path / "checkout-code-ran"
+    shared_tmp = tmp_path / "tmp"  # the runner machine's /tmp and tool cache: every job's
+    shared_tmp.mkdir()
+    runner = {"temp": tmp_path / "runner-temp", "tool_cache": tmp_path / "tool-cache"}
+    env = offline_env(wheelhouse, TMPDIR=str(shared_tmp))
+    (tmp_path / "checkout").mkdir()
+    checkout = hostile_checkout(tmp_path / "checkout", checkout_marker)
+
+    # A pull request's job: two mlops-ci actions, the second reusing the first one's install.
+    first, binary = github_job(fake_core, job=tmp_path / "pr-job", cwd=checkout, env=env, **runner)
+    assert "Installing mlops-ci" in first.stdout and "mlops-ci 0.0.1" in first.stdout
+    again, same = github_job(fake_core, job=tmp_path / "pr-job", cwd=checkout, env=env, **runner)
+    assert same == binary and "reused" in again.stdout
+    # ... and it tampers with every virtualenv it can reach (its own included).
+    planted = subprocess.run(planter(tmp_path, tmp_path, marker), shell=True, capture_output=True, text=True)
+    assert "planted in 0 " not in planted.stdout and planted.returncode == 0, planted.stderr
+
+    # The next job on the same runner (trusted: a push to main) does not use it, even with the
+    # pull request's files left in RUNNER_TEMP (the runner could not delete them).
+    trusted, fresh = github_job(fake_core, job=tmp_path / "next-job", cwd=checkout, env=env, **runner)
+    assert "Installing mlops-ci" in trusted.stdout and "reused" not in trusted.stdout
+    assert fresh != binary
+    subprocess.run([str(fresh)], check=True, env=env, cwd=checkout, capture_output=True)
+    assert not marker.exists(), "the trusted job ran code an earlier job planted"
+    # Nor did any install import from the checkout (its working directory) or read its uv.toml.
+    assert not checkout_marker.exists(), f"the install ran {checkout_marker.read_text()} from the checkout"
+
+
+def gitlab_install_script(extra: str) -> str:
+    """The install lines of a component's script, then ``extra`` (the rest of the job)."""
+    _, jobs = yaml.safe_load_all((REPO / "gitlab-templates" / "train.yml").read_text())
+    (job,) = jobs.values()
+    return job["script"][0] + "\n" + extra
+
+
+def gitlab_job(
+    fake_core: Path, *, cwd: Path, env: dict[str, str], extra: str = ""
+) -> subprocess.CompletedProcess:
+    """One job of a shell runner: the component's install, in one shell, as the runner runs
+    a job's script."""
+    done = subprocess.run(
+        ["bash", "-c", gitlab_install_script(extra)],
+        cwd=cwd,
+        env={**env, "MLOPS_CI_INSTALL": str(fake_core), "MLOPS_CI_UV": "uv>=0.4,<1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_the_components_install_is_the_jobs_own_and_never_an_earlier_jobs(tmp_path, wheelhouse, fake_core):
+    marker, checkout_marker = tmp_path / "planted-code-ran", tmp_path / "checkout-code-ran"
+    shared_tmp = tmp_path / "tmp"  # a shell runner's /tmp: every job's
+    shared_tmp.mkdir()
+    env = offline_env(wheelhouse, TMPDIR=str(shared_tmp))
+    (tmp_path / "checkout").mkdir()
+    checkout = hostile_checkout(tmp_path / "checkout", checkout_marker)
+    # A merge request's job installs, and tampers with every virtualenv it can reach, its own
+    # included, while it runs.
+    first = gitlab_job(fake_core, cwd=checkout, env=env, extra=planter(tmp_path, shared_tmp, marker))
+    assert "mlops-ci 0.0.1" in first.stdout and "planted in 1 virtualenvs" in first.stdout
+    # The next job on the runner installs anew and runs none of it.
+    gitlab_job(fake_core, cwd=checkout, env=env, extra='"$MLOPS_CI_BIN"')
+    assert not marker.exists(), "the trusted job ran code an earlier job planted"
+    assert not checkout_marker.exists(), f"the install ran {checkout_marker.read_text()} from the checkout"
+    assert not list(shared_tmp.glob("mlops-ci-*")), "a job left its virtualenv behind"
