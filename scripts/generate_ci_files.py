@@ -302,10 +302,22 @@ def action_yaml(
     if step_input:
         out.append("        MLOPS_CI_STEP: ${{ inputs.step }}")
     out += [
-        f"        {env}: ${{{{ inputs.{i.name} }}}}" for i in env_inputs for env in (i.env, *i.other_envs)
+        f"        {env}: {input_expression(i, step_input is not None)}"
+        for i in env_inputs
+        for env in (i.env, *i.other_envs)
     ]
     out += ["      run: |"] + ["        " + line if line else "" for line in run_script.splitlines()]
     return "\n".join(out) + "\n"
+
+
+def input_expression(item: Input, by_step: bool) -> str:
+    """The value an input's variable gets. In the root action an input with an expression
+    default (the workflow's token) is set only when the chosen step takes it: `step: train`
+    must not hand the token to the training command's environment."""
+    if not by_step or item.name not in ACTION_DEFAULTS:
+        return f"${{{{ inputs.{item.name} }}}}"
+    steps = json.dumps(sorted(set(item.steps)), separators=(",", ":"))
+    return f"${{{{ contains(fromJSON('{steps}'), inputs.step) && inputs.{item.name} || '' }}}}"
 
 
 def step_action(step: Step) -> str:

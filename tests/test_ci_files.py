@@ -4,6 +4,7 @@ free of script injection. tests/test_ci_pipelines.py runs them."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -179,6 +180,77 @@ def test_wrapper_variables_do_not_collide_with_option_variables():
     for step in STEPS.values():
         option_variables |= {o.env_var for o in step.options}
     assert not WRAPPER_VARIABLES & option_variables
+
+
+# --------------------------------------------------------------------------- tokens
+
+TOKEN_VARIABLES = re.compile(r"TOKEN", re.I)
+STEP_GUARD = re.compile(
+    r"^\$\{\{ contains\(fromJSON\('(\[.*?\])'\), inputs\.step\) && inputs\.([a-z-]+) \|\| '' \}\}$"
+)
+TOKEN_EXPRESSION = re.compile(r"github\.token|secrets\.|inputs\.[a-z-]*token", re.I)
+
+
+def token_leaks(
+    env: dict[str, str], step: str | None = None, refused: frozenset[str] = frozenset()
+) -> list[str]:
+    """The variables of an action's step env that hand a token to ``step`` (for the root
+    action: with `step: <step>`): a token-named variable or a token expression, unless it
+    is guarded by a list of steps that leaves ``step`` out, or is an input the root action
+    refuses for that step (empty by default; set, the step does not run)."""
+    leaks = []
+    for name, value in env.items():
+        if not (TOKEN_VARIABLES.search(name) or TOKEN_EXPRESSION.search(str(value))):
+            continue
+        guard = STEP_GUARD.match(str(value))
+        if step is not None and guard and step not in json.loads(guard.group(1)):
+            continue
+        if any(value == f"${{{{ inputs.{input_name} }}}}" for input_name in refused):
+            continue
+        leaks.append(name)
+    return leaks
+
+
+def test_the_token_check_catches_a_token_handed_to_train():
+    assert token_leaks({"MLOPS_CI_GITHUB_TOKEN": "${{ inputs.github-token }}"}) == ["MLOPS_CI_GITHUB_TOKEN"]
+    assert token_leaks({"X": "${{ secrets.DEPLOY_KEY }}", "Y": "${{ github.token }}"}, "train") == ["X", "Y"]
+    guarded = "${{ contains(fromJSON('[\"drift\",\"gate\"]'), inputs.step) && inputs.github-token || '' }}"
+    assert token_leaks({"MLOPS_CI_GITHUB_TOKEN": guarded}, "gate") == ["MLOPS_CI_GITHUB_TOKEN"]
+    assert token_leaks({"MLOPS_CI_GITHUB_TOKEN": guarded}, "train") == []
+
+
+def test_the_train_action_and_component_hand_in_no_token():
+    """The training command runs pull-request code: neither the train action, nor the root
+    action with `step: train`, nor the train component puts a token in its environment."""
+    root = load(REPO / "action.yml")
+    # (the root action refuses, for step train, an input train does not take: test above)
+    refused = frozenset(
+        name
+        for name, spec in root["inputs"].items()
+        if spec.get("default") == "" and name not in step_option_names(STEPS["train"], "github")
+    )
+    for action_step in load(REPO / "actions" / "train" / "action.yml")["runs"]["steps"]:
+        assert not token_leaks(action_step.get("env") or {}), action_step.get("name")
+    for action_step in root["runs"]["steps"]:
+        assert not token_leaks(action_step.get("env") or {}, "train", refused), action_step.get("name")
+    _, jobs = yaml.safe_load_all((REPO / "gitlab-templates" / "train.yml").read_text())
+    (job,) = jobs.values()
+    assert not token_leaks(job["variables"])
+    assert not any(TOKEN_VARIABLES.search(line) for line in job["script"])
+
+
+def test_the_root_action_hands_the_token_only_to_the_steps_that_take_it():
+    run = next(s for s in load(REPO / "action.yml")["runs"]["steps"] if s.get("id") == "run")
+    for name, value in run["env"].items():
+        guard = STEP_GUARD.match(str(value))
+        if TOKEN_EXPRESSION.search(str(value)) and not guard:
+            assert re.fullmatch(r"\$\{\{ inputs\.[a-z-]+ \}\}", value), (
+                name
+            )  # empty by default, refused by step
+            continue
+        if guard:
+            takers = {s for s, step in STEPS.items() if guard.group(2) in step_option_names(step, "github")}
+            assert set(json.loads(guard.group(1))) == takers and "train" not in takers
 
 
 # --------------------------------------------------------------------------- script injection

@@ -321,8 +321,10 @@ def test_components_run_in_merge_requests_and_deploy_on_the_default_branch_only(
 
 # --------------------------------------------------------------------------- script injection
 
-# Records which Python ran it: the job's, never mlops-ci's own virtualenv.
+# Records which Python ran it (the job's, never mlops-ci's own virtualenv) and which
+# token-named variables it was handed.
 FIT = """\
+import os
 import sys
 
 import mlflow
@@ -333,6 +335,7 @@ from sklearn.linear_model import LogisticRegression
 X = np.arange(40, dtype=float).reshape(20, 2)
 with mlflow.start_run():
     mlflow.set_tag("python", sys.executable)
+    mlflow.set_tag("tokens", " ".join(sorted(k for k, v in os.environ.items() if "TOKEN" in k and v)))
     mlflow.sklearn.log_model(LogisticRegression().fit(X, X[:, 0] > 20), name="model")
 """
 
@@ -364,6 +367,8 @@ def assert_arrived_verbatim(client, name: str, value: str, marker: Path) -> str:
     # The training command ran with the job's Python (the test interpreter's folder is first
     # on the job's PATH), not with mlops-ci's own virtualenv.
     assert Path(run.data.tags["python"]).parent == VENV_BIN
+    # No GitHub token reached the training command through the action (the job has one).
+    assert "GITHUB_TOKEN" not in run.data.tags["tokens"], run.data.tags["tokens"]
     return run.info.run_id
 
 
@@ -416,6 +421,7 @@ def test_hostile_input_reaches_the_root_action_verbatim(
         release=release,
         variables={},
         action_cache=act_cache,
+        secrets={"GITHUB_TOKEN": FORGE_TOKEN},
     )
     show(run)
     run.assert_ok()
