@@ -49,6 +49,11 @@ GITLAB_REPORTS = {
 }
 # Steps whose GitLab job runs even when an earlier stage failed (the gate reports failures).
 GITLAB_ALWAYS = {"gate"}
+# Steps whose GitLab job holds an API token (the gate's, to post the verdict). The job
+# declares an environment, `<job-prefix><step>`, so a project can scope the token's CI/CD
+# variable to it: the jobs that run the merge request's code then never see the token.
+# (`action: verify`: the job only uses the environment, it deploys nothing to it.)
+GITLAB_TOKEN_ENVIRONMENT = {"gate"}
 # When a component's job runs. The model pipeline's steps: in merge requests and on the
 # default branch, not in scheduled pipelines (those are drift's); deploy: on the default
 # branch only, never for an unmerged change; drift: in scheduled pipelines.
@@ -455,6 +460,15 @@ def gitlab_template(step: Step) -> str:
         *(
             f"      {kind}: {quoted(artifacts_dir + '/' + name)}"
             for kind, name in GITLAB_REPORTS.get(step.name, {}).items()
+        ),
+        *(
+            [
+                "  environment:",
+                f"    name: $[[ inputs.job-prefix ]]{step.name}",
+                "    action: verify",
+            ]
+            if step.name in GITLAB_TOKEN_ENVIRONMENT
+            else []
         ),
         "  rules:",
         *(
