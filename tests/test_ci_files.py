@@ -21,8 +21,10 @@ from tests.helpers import REPO
 
 STEPS = all_steps()
 EXAMPLE = REPO / "examples" / "census-income"
-WORKFLOWS = sorted((EXAMPLE / ".github" / "workflows").glob("*.yml")) + sorted(
-    (REPO / "tests" / "pipelines").glob("*.github.yml")
+WORKFLOWS = (
+    sorted((EXAMPLE / ".github" / "workflows").glob("*.yml"))
+    + sorted((REPO / "examples" / "deploy-and-monitor" / ".github" / "workflows").glob("*.yml"))
+    + sorted((REPO / "tests" / "pipelines").glob("*.github.yml"))
 )
 GITLAB_PIPELINES = [EXAMPLE / ".gitlab-ci.yml"]
 # Inputs of the wrappers that are not step options, and the variables they set.
