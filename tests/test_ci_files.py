@@ -307,25 +307,9 @@ jobs:
     assert permission_problems(good) == []
 
 
-# (examples/github-fork-pr-comments belongs to another change that rewrites it for these
-# rules; until it lands its workflows are expected to fail this check)
-PENDING = {
-    "examples/github-fork-pr-comments/.github/workflows/mlops-ci-pr.yml",
-    "examples/github-fork-pr-comments/.github/workflows/mlops-ci-comment.yml",
-}
-
-
 @pytest.mark.parametrize(
     "name, workflow",
-    [
-        pytest.param(
-            name,
-            workflow,
-            id=name,
-            marks=[pytest.mark.xfail(reason="rewritten in another change")] if name in PENDING else [],
-        )
-        for name, workflow in example_workflows()
-    ],
+    [pytest.param(name, workflow, id=name) for name, workflow in example_workflows()],
 )
 def test_example_workflows_grant_write_permissions_only_where_no_project_code_runs(name, workflow):
     assert permission_problems(workflow) == []
