@@ -1,6 +1,7 @@
 """Serving benchmark: the same model behind mlops_ci.serving, `mlflow models serve`, a bare
+uvicorn + orjson + ONNX Runtime ASGI app (the reference: no features at all), a bare
 Starlette + uvicorn + orjson ONNX Runtime server and (when it installs) MLServer, under the
-same load generator (wrk, one-row requests, keep-alive) and concurrency.
+same load generator (wrk, one-row requests, keep-alive) and concurrency, in one run.
 
 Prints throughput, p50/p99 latency, time to ready, resident memory (the server's process
 tree) and installed size of each server's dependency set, and the ratios to ours.
@@ -8,6 +9,7 @@ tree) and installed size of each server's dependency set, and the ratios to ours
     .venv/bin/python benchmarks/serving_benchmark.py                 # ours, mlflow, bare
     .venv/bin/python benchmarks/serving_benchmark.py --mlserver-venv /tmp/mlserver-venv
     .venv/bin/python benchmarks/serving_benchmark.py --servers ours --duration 20
+    .venv/bin/python benchmarks/serving_benchmark.py --servers ours bare-uvicorn --duration 5
 
 The model: a 20-feature logistic-regression pipeline (StandardScaler + LogisticRegression),
 logged as an MLflow sklearn model and converted with mlops_ci.convert. Ours runs with
@@ -134,6 +136,44 @@ BARE_SERVER = textwrap.dedent(
     """
 )
 
+# The reference the serving layer must keep up with: a bare ASGI app on uvicorn (httptools,
+# uvloop), orjson and ONNX Runtime - no routing library, no checks, no metrics, no limits.
+BARE_UVICORN = textwrap.dedent(
+    """
+    import sys, numpy as np, onnxruntime as ort, orjson, uvicorn
+    options = ort.SessionOptions(); options.intra_op_num_threads = 1; options.inter_op_num_threads = 1
+    session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    names = [o.name for o in session.get_outputs()]
+    HEADERS = [(b"content-type", b"application/json")]
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if scope["path"] == "/v2/health/ready":
+            answer = b"{}"
+        else:
+            tensor = orjson.loads(body)["inputs"][0]
+            array = np.asarray(tensor["data"], dtype=np.float32).reshape(tensor["shape"])
+            outputs = session.run(None, {input_name: array})
+            answer = orjson.dumps(
+                {"outputs": [{"name": n, "shape": o.shape, "data": o.ravel()} for n, o in zip(names, outputs)]},
+                option=orjson.OPT_SERIALIZE_NUMPY,
+            )
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        await send({"type": "http.response.body", "body": answer})
+    if __name__ == "__main__":
+        uvicorn.run(
+            app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False,
+            http="httptools", loop="uvloop", lifespan="off",
+        )
+    """
+)
+
 
 # -- servers ---------------------------------------------------------------------------------
 
@@ -155,6 +195,8 @@ def servers(
     )
     bare = work / "bare_server.py"
     bare.write_text(BARE_SERVER)
+    bare_uvicorn = work / "bare_uvicorn.py"
+    bare_uvicorn.write_text(BARE_UVICORN)
     found = {
         "ours": {
             "command": lambda port: [
@@ -177,6 +219,13 @@ def servers(
             "path": f"/v2/models/{MODEL_NAME}/infer",
             "body": v2,
             "dists": ["onnxruntime", "numpy", "httptools", "orjson", "uvloop"],
+        },
+        "bare-uvicorn": {
+            "command": lambda port: [python, str(bare_uvicorn), str(ours / "model.onnx"), str(port)],
+            "ready": "/v2/health/ready",
+            "path": f"/v2/models/{MODEL_NAME}/infer",
+            "body": v2,
+            "dists": ["onnxruntime", "numpy", "uvicorn", "httptools", "uvloop", "orjson"],
         },
         "bare-starlette": {
             "command": lambda port: [python, str(bare), str(ours / "model.onnx"), str(port)],
@@ -402,8 +451,8 @@ def main() -> int:
     parser.add_argument(
         "--servers",
         nargs="+",
-        default=["ours", "bare-starlette", "mlflow"],
-        choices=["ours", "bare-starlette", "mlflow"],
+        default=["ours", "bare-uvicorn", "bare-starlette", "mlflow"],
+        choices=["ours", "bare-uvicorn", "bare-starlette", "mlflow"],
     )
     parser.add_argument(
         "--mlserver-venv", help="virtualenv with mlserver + mlserver-sklearn (benchmarked when present)"
@@ -452,6 +501,12 @@ def main() -> int:
                     else ""
                 )
             )
+    reference = next((r for r in results if r.name == "bare-uvicorn" and r.rps), None)
+    if ours_result and reference:
+        print(
+            f"\nours / bare uvicorn + orjson + ONNX Runtime: throughput {ours_result.rps / reference.rps:.2f}, "
+            f"p99 {ours_result.p99_ms / reference.p99_ms:.2f} (at least 1.00 / at most 1.00 is the goal)"
+        )
     print(
         f"\nversions: mlops-ci serving with onnxruntime {metadata.version('onnxruntime')}; mlflow {metadata.version('mlflow')}; logs in {work}"
     )
