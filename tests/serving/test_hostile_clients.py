@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import re
 import resource
 import select
 import signal
@@ -220,7 +221,8 @@ def exchange(port: int, data: bytes, timeout_s: float = 5.0) -> tuple[bytes, boo
 
 
 def statuses(answer: bytes) -> list[int]:
-    return [int(line.split(b" ")[1]) for line in answer.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+    """The status of each response in ``answer`` (responses follow each other directly)."""
+    return [int(code) for code in re.findall(rb"HTTP/1\.1 (\d{3}) ", answer)]
 
 
 # -- attacks (each bounded in count and time) ----------------------------------------------
@@ -395,6 +397,57 @@ def test_pipelined_flood_from_a_client_that_never_reads_is_closed(server):
     assert all(closed for closed, _ in outcomes)
     assert all(sent < 8 * MIB for _, sent in outcomes), "the server kept reading a client that does not read"
     assert watch.growth_mb < 32
+
+
+def test_a_client_that_reads_late_but_within_the_write_timeout_gets_every_answer(server):
+    count = 300
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect(("127.0.0.1", server.port))
+    try:
+        sock.sendall(b"GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n" * count)
+        time.sleep(WRITE_TIMEOUT_S / 2)  # not reading: the server stops reading this connection
+        answer = b""
+        deadline = time.monotonic() + 20
+        while answer.count(b"HTTP/1.1 200 OK") < count and time.monotonic() < deadline:
+            ready, _, _ = select.select([sock], [], [], 1.0)
+            if ready:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                answer += chunk
+    finally:
+        sock.close()
+    print(f"\n  {len(answer) / MIB:.1f} MiB of answers read late")
+    assert len(answer) > 2 * 256 * KIB  # more than the write buffer: reading was paused
+    assert statuses(answer) == [200] * count
+
+
+def test_buffered_body_budget_both_sides(census_model_dir, tmp_path):
+    flags = ["--max-body-bytes", "200000", "--max-buffered-bytes", "300000"]
+    with running_server(census_model_dir, tmp_path, *LIMITS, *flags) as small:
+
+        def head(length: int) -> bytes:
+            return (
+                b"POST /invocations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % length
+            )
+
+        with socket.create_connection(("127.0.0.1", small.port), timeout=5) as holder:
+            holder.sendall(head(150_000) + b" " * 149_999)  # held: one byte short of its body
+            time.sleep(0.3)
+            # 149,999 + 150,001 = 300,000 bytes: within the budget (a 400 for the JSON).
+            answer, _ = exchange(small.port, head(150_001) + b" " * 150_001 + SMUGGLED)
+            assert statuses(answer) == [400, 200], answer[:600]
+            # 149,999 + 150,002: over it.
+            answer, closed = exchange(small.port, head(150_002) + b" " * 150_002)
+            assert statuses(answer) == [503] and closed
+            holder.sendall(b" ")
+            answer, _ = read_until_closed(holder, 1.0)
+            assert statuses(answer) == [400]
+        # Once the holder is answered its bytes are released.
+        answer, _ = exchange(small.port, head(150_002) + b" " * 150_002 + SMUGGLED)
+        assert statuses(answer) == [400, 200]
 
 
 def test_a_thousand_idle_connections_do_not_lock_out_a_normal_client(server):
