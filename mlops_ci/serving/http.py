@@ -293,12 +293,14 @@ class Connection(asyncio.Protocol):
         if self.failed or self.closed:
             return
         self.last_active = self.loop.time()
-        if self.unparsed or self._must_wait():
+        if self.unparsed or self.busy or self.write_paused or self.pending:
             # Reading is paused (or about to be): keep the bytes, parse them later.
             self.unparsed += data
             self._update_reading()
-            return
-        self._feed(data)
+        elif len(data) <= FEED_SLICE:
+            self._parse(data)
+        else:
+            self._feed(data)
 
     # -- parsing -----------------------------------------------------------------------
 
@@ -415,7 +417,7 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.head_phase = False
-        if self.parser.should_upgrade() and self.has_body:
+        if self.has_body and self.parser.should_upgrade():
             # llhttp would hand the body over as another protocol's bytes.
             self._fail(400, "protocol upgrades are not supported; send the request without Upgrade")
             raise _Abort
