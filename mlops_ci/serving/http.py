@@ -342,7 +342,7 @@ class Connection(asyncio.Protocol):
             if in_head and self.completed == completed:
                 self.head_raw += len(piece)  # every byte of this piece belongs to the head
             if max(self.head_raw, self.head_known) > self.config.max_header_bytes:
-                self._head_too_large()
+                self._fail(431, self._head_message())
 
     def _upgraded(self) -> None:
         """The parser stops at an Upgrade or CONNECT request (answered, without keep-alive,
@@ -597,8 +597,11 @@ class Connection(asyncio.Protocol):
         self._count_error(503, "overloaded")
         self.loop.call_later(REFUSED_LINGER_S, self.transport.close)
 
+    def _head_message(self) -> str:
+        return f"the request line and headers exceed {self.config.max_header_bytes} bytes"
+
     def _head_too_large(self) -> None:
-        self._fail(431, f"the request line and headers exceed {self.config.max_header_bytes} bytes")
+        self._fail(431, self._head_message())
         raise _Abort
 
     def _too_large(self) -> None:

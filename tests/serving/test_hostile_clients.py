@@ -100,7 +100,9 @@ def running_server(model_dir: Path, folder: Path, *flags: str) -> Iterator[Serve
 def server(census_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     with running_server(census_model_dir, tmp_path_factory.mktemp("hostile"), *LIMITS) as running:
         yield running
-    assert running.process.returncode == 0, running.log.read_text()[-3000:]
+    log = running.log.read_text()
+    assert running.process.returncode == 0, log[-3000:]
+    assert "Traceback" not in log and "Fatal error" not in log, log[-3000:]
 
 
 class Probe(threading.Thread):
