@@ -117,7 +117,8 @@ class Probe(threading.Thread):
     def __init__(self, server: Server) -> None:
         super().__init__(daemon=True)
         self.server = server
-        self.latencies_ms: list[float] = []
+        self.phase = "before"  # of the attack: before, during, after
+        self.latencies: dict[str, list[float]] = {"before": [], "during": [], "after": []}
         self.failures = 0
         self.rss_peak_mb = server.rss_mb
         self.done = threading.Event()
@@ -143,7 +144,7 @@ class Probe(threading.Thread):
             finished = time.perf_counter()
             while due <= finished:  # this request, and those that were due while it ran
                 if status == 200:
-                    self.latencies_ms.append((finished - due) * 1000)
+                    self.latencies[self.phase].append((finished - due) * 1000)
                 else:
                     self.failures += 1
                 due += self.INTERVAL_S
@@ -153,8 +154,13 @@ class Probe(threading.Thread):
         if connection is not None:
             connection.close()
 
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
+    @property
+    def latencies_ms(self) -> list[float]:
+        """During the attack (milliseconds)."""
+        return self.latencies["during"]
+
+    def percentile(self, q: float, phase: str = "during") -> float:
+        ordered = sorted(self.latencies[phase])
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
@@ -173,23 +179,31 @@ class Watch:
 
 @contextlib.contextmanager
 def watched(name: str, server: Server) -> Iterator[Watch]:
-    """Print RSS and health-check latency before, during and after an attack."""
+    """Print RSS and health-check latency before, during and after an attack (0.3 s of
+    probing on either side of it)."""
     watch = Watch(name, server)
     watch.probe.start()
-    time.sleep(0.1)
+    time.sleep(0.3)
+    watch.probe.phase = "during"
     try:
         yield watch
     finally:
-        time.sleep(0.2)
+        # At least one health check once the attack began (a short attack may end first).
+        deadline = time.monotonic() + 5
+        while not watch.probe.latencies_ms and not watch.probe.failures and time.monotonic() < deadline:
+            time.sleep(0.005)
+        watch.probe.phase = "after"
+        time.sleep(0.3)
         watch.probe.done.set()
         watch.probe.join(timeout=10)
         watch.after_mb = server.rss_mb
         probe = watch.probe
         print(
             f"\n[{name}] RSS before {watch.before_mb:.1f} MB, peak during {probe.rss_peak_mb:.1f} MB, "
-            f"after {watch.after_mb:.1f} MB; health: {len(probe.latencies_ms)} answered, "
-            f"{probe.failures} failed, p50 {probe.percentile(0.5):.1f} ms, "
-            f"p99 {probe.percentile(0.99):.1f} ms, max {max(probe.latencies_ms, default=float('nan')):.1f} ms"
+            f"after {watch.after_mb:.1f} MB; health p99 before {probe.percentile(0.99, 'before'):.1f} ms, "
+            f"during {probe.percentile(0.99):.1f} ms (p50 {probe.percentile(0.5):.1f}, max "
+            f"{max(probe.latencies_ms, default=float('nan')):.1f}, {len(probe.latencies_ms)} answered, "
+            f"{probe.failures} failed), after {probe.percentile(0.99, 'after'):.1f} ms"
         )
     assert watch.probe.latencies_ms, f"{name}: the health check never answered"
     assert watch.probe.failures == 0, f"{name}: {watch.probe.failures} health checks failed"
