@@ -531,13 +531,17 @@ def test_request_smuggling_is_400_and_close(server, name):
         b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
         b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
         b"CONNECT example.org:443 HTTP/1.1\r\nHost: example.org:443\r\n\r\n",
+        b"POST /invocations HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
     ],
-    ids=["websocket", "h2c", "connect"],
+    ids=["websocket", "h2c", "connect", "upgrade-with-body"],
 )
 def test_upgrade_and_connect_get_one_response_and_close(server, request_bytes):
     answer, closed = exchange(server.port, request_bytes + SMUGGLED)
     assert len(statuses(answer)) == 1, answer[:500]
     assert closed
+    if b"Content-Length" in request_bytes:  # its body would be read as another protocol
+        assert statuses(answer) == [400] and b"Upgrade" in answer
 
 
 def test_connection_cap_closes_the_oldest_idle_connection(census_model_dir, tmp_path):
