@@ -25,6 +25,28 @@ STEP_STATUSES = ("passed", "failed", "skipped", "error")
 CHECK_STATUSES = ("passed", "failed", "warning", "skipped", "error")
 
 
+@dataclass(frozen=True)
+class Finding:
+    """One decision a domain made, with the numbers behind it: the fields of a check, in a
+    frozen record that domain outcomes carry (validation's findings, profiling's decisions);
+    the step turns each into a ``Check`` of its result (``Check.from_finding``)."""
+
+    name: str
+    status: str
+    value: float | None = None
+    baseline: float | None = None
+    interval: tuple[float | None, float | None] | None = None
+    p_value: float | None = None
+    threshold: float | None = None
+    message: str = ""
+    blocking: bool = True
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in CHECK_STATUSES:
+            raise ValueError(f"finding status must be one of {CHECK_STATUSES}, got {self.status!r}")
+
+
 @dataclass
 class Check:
     """One decision a step made, with the numbers behind it."""
@@ -43,6 +65,21 @@ class Check:
     def __post_init__(self) -> None:
         if self.status not in CHECK_STATUSES:
             raise ValueError(f"check status must be one of {CHECK_STATUSES}, got {self.status!r}")
+
+    @classmethod
+    def from_finding(cls, finding: Finding) -> Check:
+        return cls(
+            finding.name,
+            finding.status,
+            value=finding.value,
+            baseline=finding.baseline,
+            interval=finding.interval,
+            p_value=finding.p_value,
+            threshold=finding.threshold,
+            message=finding.message,
+            blocking=finding.blocking,
+            details=dict(finding.details),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

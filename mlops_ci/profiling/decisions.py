@@ -5,29 +5,17 @@ generator the bottleneck, is the candidate slower than the champion. Each is a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 from mlops_ci.profiling.report import CEILING_SHARE, ProfileReport
+from mlops_ci.result import Finding
 
 LATENCY = "latency p95 vs champion"
 
 
-@dataclass(frozen=True)
-class Decision:
-    """One verdict with the numbers behind it. ``status``: passed, failed, warning or
-    skipped; a failed ``blocking`` decision fails the profile."""
-
-    name: str
-    status: str
-    value: float | None = None
-    baseline: float | None = None
-    interval: tuple[float, float] | None = None
-    p_value: float | None = None
-    threshold: float | None = None
-    message: str = ""
-    blocking: bool = True
-    details: dict[str, Any] = field(default_factory=dict)
+# A profiling decision is a Finding: one verdict with the numbers behind it. ``status``:
+# passed, failed, warning or skipped; a failed ``blocking`` decision fails the profile.
+Decision = Finding
 
 
 def decide(report: ProfileReport, server: str, policy: str) -> tuple[Decision, ...]:

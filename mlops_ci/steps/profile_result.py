@@ -3,9 +3,6 @@ reads), one check per decision, the summary, the report files."""
 
 from __future__ import annotations
 
-from dataclasses import fields
-
-from mlops_ci.profiling.decisions import Decision
 from mlops_ci.profiling.run import ProfileOutcome
 from mlops_ci.result import Check, StepResult
 
@@ -19,11 +16,7 @@ def build_result(outcome: ProfileOutcome) -> StepResult:
     if outcome.profile_uri:
         outputs["profile-uri"] = outcome.profile_uri
     artifacts = [str(path) for _, path in sorted(outcome.paths.items())]
-    checks = [check(decision) for decision in outcome.decisions]
+    checks = [Check.from_finding(decision) for decision in outcome.decisions]
     result = StepResult("profile", outcome.status, outcome.summary, outputs, checks, artifacts)
     result.summary_markdown = outcome.markdown
     return result
-
-
-def check(decision: Decision) -> Check:
-    return Check(**{f.name: getattr(decision, f.name) for f in fields(decision)})

@@ -10,7 +10,6 @@ from mlops_ci.result import Check, StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
 from mlops_ci.tracking.provenance import ProvenanceKey
 from mlops_ci.validation.checks import BUILTIN_METRICS, CHECK_SCHEMA, SLICE_SCHEMA
-from mlops_ci.validation.findings import Finding
 from mlops_ci.validation.validate import ValidationOutcome, ValidationRequest
 
 OPTIONS = (
@@ -202,23 +201,8 @@ def _result(outcome: ValidationOutcome) -> StepResult:
         status="passed" if outcome.passed else "failed",
         summary=outcome.summary,
         outputs=outputs,
-        checks=[_check(finding) for finding in outcome.findings],
+        checks=[Check.from_finding(finding) for finding in outcome.findings],
         artifacts=[str(outcome.report), str(outcome.junit), *map(str, outcome.plots)],
-    )
-
-
-def _check(finding: Finding) -> Check:
-    return Check(
-        finding.name,
-        finding.status,
-        value=finding.value,
-        baseline=finding.baseline,
-        interval=finding.interval,
-        p_value=finding.p_value,
-        threshold=finding.threshold,
-        message=finding.message,
-        blocking=finding.blocking,
-        details=dict(finding.details),
     )
 
 

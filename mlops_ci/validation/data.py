@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_ci.errors import SettingError, UsageError
-from mlops_ci.validation.findings import Finding
+from mlops_ci.result import Finding
 
 if TYPE_CHECKING:
     import pandas as pd

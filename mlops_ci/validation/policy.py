@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from mlops_ci.errors import SettingError
+from mlops_ci.result import Finding
 from mlops_ci.validation.checks import CheckSpec, SliceSpec
-from mlops_ci.validation.findings import Finding
 from mlops_ci.validation.problem import Problem
 from mlops_ci.validation.slices import Segment, segments
 

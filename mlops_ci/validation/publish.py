@@ -9,12 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_ci.result import now_iso
+from mlops_ci.result import Finding, now_iso
 from mlops_ci.tracking import validation_record
 from mlops_ci.tracking.provenance import ProvenanceKey
 from mlops_ci.tracking.store import TrackingStore, tracking_errors
 from mlops_ci.tracking.validation_record import AT_TAG, CHAMPION_TAG, STATUS_TAG
-from mlops_ci.validation.findings import Finding
 from mlops_ci.validation.models import ModelRef
 
 if TYPE_CHECKING:

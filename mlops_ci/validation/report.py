@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlops_ci.report.summary import STATUS_ICONS, escape, number
-from mlops_ci.validation.findings import Finding
+from mlops_ci.result import Finding
 
 EXPLANATION = """\
 **How to read this.** Every comparison is a paired bootstrap interval of *candidate -

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_ci.validation.findings import Finding
+from mlops_ci.result import Finding
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlops_ci.errors import SettingError
-from mlops_ci.result import now_iso
+from mlops_ci.result import Finding, now_iso
 from mlops_ci.tracking.provenance import ProvenanceKey
 from mlops_ci.tracking.store import TrackingStore
-from mlops_ci.validation.findings import Finding
 
 if TYPE_CHECKING:
     # numpy and pandas come with these; `mlops-ci --help` does not need them.
