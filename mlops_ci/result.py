@@ -206,6 +206,14 @@ def _validator():
     return jsonschema.Draft202012Validator(step_result_schema())
 
 
+def earlier_result(out_dir: Path, step: str) -> StepResult | None:
+    """The result ``step`` wrote to ``out_dir``, or None when it has not run there; an
+    unreadable or invalid file is a usage error naming it. Steps read it through
+    ``StepContext.earlier``; the commands that are not steps call it directly."""
+    path = out_dir / f"{step}.json"
+    return read_step_result(path) if path.is_file() else None
+
+
 def read_step_result(path: Path) -> StepResult:
     """Read and validate a step-result file; a missing or invalid file is a usage error."""
     import jsonschema

@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import EXAMPLE, free_port, wait_http
+from mlops_ci.platforms.masking import clear_secrets
+from tests.fake_forge import FakeForge, Token
+from tests.forge_cases import GITLAB_READ_TOKEN, GITLAB_TOKEN, PAT_TOKEN, READ_TOKEN, WRITE_TOKEN, Gate
+from tests.helpers import BASE_IMAGE, EXAMPLE, cli_env, free_port, wait_http
 
 
 @pytest.hookimpl(trylast=True)
@@ -164,3 +167,118 @@ def example_project(tmp_path: Path) -> Path:
 def unique_name() -> str:
     """Experiment and model names that no other test uses on the shared server."""
     return f"test-{uuid.uuid4().hex[:10]}"
+
+
+# -- the tracking server's client and a CLI environment pointing at it -----------------------
+
+
+@pytest.fixture
+def env(mlflow_server, unique_name):
+    """The environment of a CLI run against the shared MLflow server, with its own names."""
+    return cli_env(
+        MLFLOW_TRACKING_URI=mlflow_server, MLOPS_CI_EXPERIMENT=unique_name, MLOPS_CI_MODEL_NAME=unique_name
+    )
+
+
+@pytest.fixture
+def client(mlflow_server):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
+
+
+class Versions:
+    def __init__(self, client, name: str) -> None:
+        self.client = client
+        self.name = name
+        experiment = client.create_experiment(name)
+        self.run_id = client.create_run(experiment).info.run_id
+        client.log_text(self.run_id, "not a model", "model/MLmodel")
+        client.create_registered_model(name)
+
+    def add(self, *, validated_against: str | None = None, status: str = "passed") -> str:
+        """A new version; with ``validated_against`` (a version or 'none') the tags validate writes."""
+        version = self.client.create_model_version(
+            self.name, source=f"runs:/{self.run_id}/model", run_id=self.run_id
+        ).version
+        if validated_against is not None:
+            tags = {
+                "mlops_ci.validation.status": status,
+                "mlops_ci.validation.champion_version": validated_against,
+                "mlops_ci.validation.at": "2025-05-20T10:00:00+00:00",
+            }
+            for key, value in tags.items():
+                self.client.set_model_version_tag(self.name, version, key, value)
+        return str(version)
+
+    def alias(self, alias: str) -> str | None:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client.get_model_version_by_alias(self.name, alias).version)
+        except MlflowException:
+            return None
+
+
+@pytest.fixture
+def versions(client, unique_name) -> Versions:
+    return Versions(client, unique_name)
+
+
+# -- the Docker engine -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """The Docker engine scripts/setup/20-docker.sh starts, with the offline base image.
+    Under CI a missing engine or image fails the test; elsewhere it skips."""
+    from mlops_ci.container.engine import find_engine
+
+    engine, why = find_engine("docker", os.environ)
+    if engine is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI needs a Docker engine (scripts/setup/20-docker.sh): {why}")
+        pytest.skip(why)
+    if not any(BASE_IMAGE in tag for image in engine.client.images.list() for tag in image.tags):
+        pytest.fail(f"base image {BASE_IMAGE} is missing; scripts/setup/20-docker.sh creates it")
+    return engine
+
+
+@pytest.fixture
+def docker_service(docker_engine):
+    """A service name of its own; its containers and network are removed afterwards."""
+    name = f"svc-{uuid.uuid4().hex[:8]}"
+    yield name
+    for container in docker_engine.client.containers.list(
+        all=True, filters={"label": f"io.mlops-ci.service={name}"}
+    ):
+        container.remove(force=True)
+    for network in docker_engine.client.networks.list(names=[f"mlops-ci-{name}"]):
+        network.remove()
+
+
+# -- the forge stand-in (GitHub and GitLab REST APIs) -----------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets():
+    yield
+    clear_secrets()
+
+
+@pytest.fixture
+def forge():
+    tokens = {
+        WRITE_TOKEN: Token(),
+        READ_TOKEN: Token(write=False),
+        PAT_TOKEN: Token(app=False),
+        GITLAB_TOKEN: Token(),
+        GITLAB_READ_TOKEN: Token(write=False),
+    }
+    with FakeForge(tokens) as server:
+        yield server
+
+
+@pytest.fixture
+def gate(monkeypatch, capsys, tmp_path) -> Gate:
+    return Gate(monkeypatch, capsys, tmp_path)

@@ -74,3 +74,7 @@ def run_cli(args: list[str], *, cwd: Path, env: dict[str, str], timeout: float =
         timeout=timeout,
     )
     return CliRun(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+# The offline base image of the serving images the tests build (scripts/setup/20-docker.sh).
+BASE_IMAGE = os.environ.get("MLOPS_CI_TEST_BASE_IMAGE", "localhost/mlops-ci-test-base:bookworm")

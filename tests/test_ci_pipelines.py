@@ -28,7 +28,7 @@ from tests.ci_runs import (
     run_gitlab_ci_local,
 )
 from tests.fake_forge import FakeForge, Token
-from tests.helpers import EXAMPLE
+from tests.helpers import BASE_IMAGE, EXAMPLE
 
 pytestmark = pytest.mark.slow
 
@@ -49,7 +49,7 @@ GITLAB_STEPS = [step for step in GITLAB_ALL_STEPS if step not in MAIN_BRANCH_ONL
 # The Docker engine the package and profile steps build and run the image on, and the base
 # image it already holds: this machine has no Docker Hub (a runner pulls python:3.11-slim).
 DOCKER = {"DOCKER_HOST": os.environ.get("DOCKER_HOST", "")}
-BASE_IMAGE = os.environ.get("MLOPS_CI_TEST_BASE_IMAGE", "localhost/mlops-ci-test-base:bookworm")
+
 PR_NUMBER = 7
 # What a real GitLab runner sets and gitlab-ci-local, on purpose, does not.
 GITLAB_RUNNER = {"GITLAB_CI": "true"}
@@ -109,13 +109,6 @@ def show(request, capsys):
         print(run.log)
 
     return show_run
-
-
-@pytest.fixture
-def client(mlflow_server):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
 
 
 def example_copy(tmp_path: Path, name: str) -> Path:

@@ -52,15 +52,12 @@ def serve_command(
 def prepare_model_dir(model: str | None, *, values: Mapping[str, Any], project_dir: Path, cwd: Path) -> Path:
     from mlops_ci.convert import ModelNotFoundError
     from mlops_ci.convert.model_dir import servable_model_dir
+    from mlops_ci.result import earlier_result
     from mlops_ci.tracking.store import resolve_store
 
     out_dir: Path = values["out_dir"]
-    registered = out_dir / "register.json"
-    registered_uri = None
-    if registered.is_file():
-        from mlops_ci.result import read_step_result
-
-        registered_uri = read_step_result(registered).outputs.get("model-uri") or None
+    registered = earlier_result(out_dir, "register")
+    registered_uri = (registered.outputs.get("model-uri") or None) if registered else None
     try:
         return servable_model_dir(
             model,

@@ -152,10 +152,10 @@ class ApiSession:
             if wait is not None and wait > remaining:
                 hint = (
                     f"the server asked to wait {describe_wait(wait)}, longer than the "
-                    f"{self.policy.budget_s:.0f} s retry budget; raise --retry-timeout or rerun later"
+                    f"{self.policy.budget_s:.0f} s retry budget; raise retry-timeout or rerun later"
                 )
             else:
-                hint = f"is {self.service} up? rerun the job, or raise --retry-timeout"
+                hint = f"is {self.service} up? rerun the job, or raise retry-timeout"
             raise ExternalServiceError(
                 redact(
                     f"{self.service} failed to {what} after {exc.attempts} tries in "

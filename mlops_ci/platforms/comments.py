@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from mlops_ci.errors import UsageError
+from mlops_ci.errors import SettingError
 
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$")
 _META = re.compile(r"<!-- mlops-ci:run (\{.*?\}) -->")
@@ -32,9 +32,10 @@ def marker(key: str) -> str:
 
 def check_key(key: str) -> str:
     if not KEY_PATTERN.match(key or ""):
-        raise UsageError(
-            "--comment-key must be 1-64 letters, digits, '.', '_', '/' or '-' starting with a "
-            f"letter or digit, got {key!r}"
+        raise SettingError(
+            "the comment key must be 1-64 letters, digits, '.', '_', '/' or '-' starting with a "
+            f"letter or digit, got {key!r}",
+            setting="comment-key",
         )
     return key
 

@@ -233,7 +233,7 @@ class GitHubPlatform(Platform):
 
     def _missing_setup(self) -> str | None:
         if not self.api.token:
-            return "no GitHub token: set GITHUB_TOKEN (e.g. env: GITHUB_TOKEN: ${{ github.token }}) or --github-token"
+            return "no GitHub token: set GITHUB_TOKEN (e.g. env: GITHUB_TOKEN: ${{ github.token }}) or the github-token setting"
         if not self.env.get("GITHUB_REPOSITORY"):
             return "GITHUB_REPOSITORY is not set"
         return None
@@ -242,7 +242,7 @@ class GitHubPlatform(Platform):
         if self.is_fork_pull_request() or "not accessible by integration" in error.message:
             hint = FORK_HINT
         elif error.status == 401:
-            hint = "the token is invalid or expired; check GITHUB_TOKEN / --github-token"
+            hint = "the token is invalid or expired; check GITHUB_TOKEN / the github-token setting"
         else:
             hint = (
                 "give the token `pull-requests: write` and `statuses: write` (or `checks: write`) "
@@ -318,7 +318,7 @@ class GitHubPlatform(Platform):
             )
 
     def _own_login(self, session: ApiSession, configured: str | None) -> str:
-        """The login the token writes comments as: ``configured`` (--comment-author) when
+        """The login the token writes comments as: ``configured`` (the comment-author setting) when
         given, else the authenticated user (``GET /user``). An installation token (Actions'
         GITHUB_TOKEN, a GitHub App's token) has no user: ``GET /user`` answers 403 "Resource
         not accessible by integration", and Actions' token writes as ``github-actions[bot]``;
@@ -392,14 +392,14 @@ class GitHubPlatform(Platform):
                 "degraded",
                 done=False,
                 kind="dispatch",
-                reason="no GitHub token: set GITHUB_TOKEN (a token with actions: write) or --github-token",
+                reason="no GitHub token: set GITHUB_TOKEN (a token with actions: write) or the github-token setting",
             )
         if not name:
             return Published(
                 "degraded",
                 done=False,
                 kind="dispatch",
-                reason="no repository: set GITHUB_REPOSITORY or --retrain-repository OWNER/REPO",
+                reason="no repository: set GITHUB_REPOSITORY or the retrain-repository setting (OWNER/REPO)",
             )
         session = self._session()
         repo = self._client.get_repo(name, lazy=True)
@@ -423,7 +423,7 @@ class GitHubPlatform(Platform):
                     "degraded",
                     done=False,
                     kind="dispatch",
-                    reason="workflow_dispatch needs --retrain-workflow (the workflow file, e.g. train.yml)",
+                    reason="workflow_dispatch needs the retrain-workflow setting (the workflow file, e.g. train.yml)",
                 )
             ref = request.ref or session.call(f"read {name}", lambda: repo.default_branch)
             what = f"dispatch workflow {request.workflow} on {name}@{ref}"
@@ -431,7 +431,7 @@ class GitHubPlatform(Platform):
             session.call(what, lambda: workflow.create_dispatch(ref, request.inputs(), throw=True))
         except PermissionDenied as error:
             hint = (
-                "check --retrain-workflow and give the token actions: write"
+                "check retrain-workflow and give the token actions: write"
                 if request.mechanism == "workflow_dispatch"
                 else "give the token contents: write"
             )
@@ -472,7 +472,7 @@ def _warn_if_not(expected: str | None, actual: str | None) -> None:
     GitHub App token without --comment-author) would never be found again: say so."""
     if expected and actual and not comments.same_login(expected, actual):
         log.warning(
-            "the comment was written as %s, not %s: set --comment-author %s so later runs edit it "
+            "the comment was written as %s, not %s: set comment-author to %s so later runs edit it "
             "instead of adding new ones",
             actual,
             expected,

@@ -154,7 +154,7 @@ class GitLabPlatform(Platform):
         if not self.api.token:
             if self.env.get("CI_JOB_TOKEN"):
                 return f"no GitLab token: {TOKEN_HINT}"
-            return f"no GitLab token: set GITLAB_TOKEN or --gitlab-token; {TOKEN_HINT}"
+            return f"no GitLab token: set GITLAB_TOKEN or the gitlab-token setting; {TOKEN_HINT}"
         return None
 
     def _refused(self, what: str, error: PermissionDenied) -> str:
@@ -210,7 +210,7 @@ class GitLabPlatform(Platform):
             )
 
     def _own_username(self, session: ApiSession, configured: str | None) -> str:
-        """The username the token writes notes as: ``configured`` (--comment-author) when
+        """The username the token writes notes as: ``configured`` (the comment-author setting) when
         given, else the current user (``GET /user``; a project or group access token has a
         bot user of its own, e.g. ``project_17_bot_…``)."""
         if configured:
@@ -265,7 +265,7 @@ class GitLabPlatform(Platform):
                 "degraded",
                 done=False,
                 kind="pipeline",
-                reason="no project: set CI_PROJECT_ID or --retrain-repository",
+                reason="no project: set CI_PROJECT_ID or the retrain-repository setting",
             )
         ref = request.ref or self.env.get("CI_DEFAULT_BRANCH")
         if not ref:
@@ -273,14 +273,14 @@ class GitLabPlatform(Platform):
                 "degraded",
                 done=False,
                 kind="pipeline",
-                reason="no branch to run on: pass --retrain-ref (CI_DEFAULT_BRANCH is not set)",
+                reason="no branch to run on: set retrain-ref (CI_DEFAULT_BRANCH is not set)",
             )
         if not request.trigger_token and not self.api.token:
             return Published(
                 "degraded",
                 done=False,
                 kind="pipeline",
-                reason="no token: pass a pipeline trigger token (--retrain-trigger-token / GITLAB_TRIGGER_TOKEN) "
+                reason="no token: pass a pipeline trigger token (the retrain-trigger-token setting / GITLAB_TRIGGER_TOKEN) "
                 "or an API token (GITLAB_TOKEN)",
             )
         if request.trigger_token:
@@ -305,7 +305,7 @@ class GitLabPlatform(Platform):
                 "degraded",
                 done=False,
                 kind="pipeline",
-                reason=f"GitLab refused to {what} ({error}); check the token and --retrain-ref",
+                reason=f"GitLab refused to {what} ({error}); check the token and retrain-ref",
             )
         except ApiRequestError as error:
             return Published(

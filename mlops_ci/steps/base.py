@@ -11,7 +11,7 @@ from pathlib import Path
 from mlops_ci.config import Config
 from mlops_ci.options import Option, OptionValues
 from mlops_ci.platforms import Platform, RunContext
-from mlops_ci.result import StepResult, read_step_result
+from mlops_ci.result import StepResult, earlier_result
 from mlops_ci.tracking.store import TrackingStore, resolve_store
 
 GLOBAL_OPTIONS: tuple[Option, ...] = (
@@ -111,8 +111,7 @@ class StepContext:
         """The result an earlier step wrote to this out-dir, or None when it has not run there.
         An unreadable or invalid file is a usage error naming it. The one way a step reads
         another step's result."""
-        path = self.out_dir / f"{step}.json"
-        return read_step_result(path) if path.is_file() else None
+        return earlier_result(self.out_dir, step)
 
     def earlier_output(self, step: str, key: str, *, statuses: tuple[str, ...] = ()) -> str | None:
         """One output of an earlier step, or None when the step has not run, did not set it,

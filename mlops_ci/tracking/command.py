@@ -90,7 +90,7 @@ def prepare_command(
     child = child_environment(env, pass_env=pass_env)
     if child.dropped:
         log.info(
-            "train: the training command does not get %s (CI credentials; --pass-env NAME passes one)",
+            "train: the training command does not get %s (CI credentials; pass-env NAME passes one)",
             ", ".join(child.dropped),
         )
     child_env = dict(child.env)

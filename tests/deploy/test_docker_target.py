@@ -1,7 +1,7 @@
-"""Blue/green on Docker (mlops_ci/deploy/docker_target.py) against the real Docker engine
+"""Blue/green on Docker (mlops_ci/deploy/docker_target.py) against the real Docker docker_engine
 that scripts/setup/20-docker.sh starts, with real serving images built by
 mlops_ci.container: a deploy that replaces a running version, a broken image that leaves
-the old one serving, rollback, nothing to roll back, and an engine that does not answer.
+the old one serving, rollback, nothing to roll back, and an docker_engine that does not answer.
 The step's bad input (flags, exit codes) is tested in tests/steps/test_deploy.py."""
 
 from __future__ import annotations
@@ -25,27 +25,14 @@ from mlops_ci.deploy.outcome import CheckRecord
 from mlops_ci.deploy.service import ImageRef
 from mlops_ci.errors import ExternalServiceError
 from mlops_ci.tracking.store import resolve_store
-from tests.helpers import free_port
+from tests.helpers import BASE_IMAGE, free_port
 from tests.model_fixtures import census_pipeline, write_model_dir
 
 pytestmark = pytest.mark.slow
-BASE_IMAGE = os.environ.get("MLOPS_CI_TEST_BASE_IMAGE", "localhost/mlops-ci-test-base:bookworm")
 
 
 @pytest.fixture(scope="module")
-def engine():
-    from mlops_ci.container.engine import find_engine
-
-    found, why = find_engine("docker", os.environ)
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs a Docker engine (scripts/setup/20-docker.sh): {why}")
-        pytest.skip(why)
-    return found
-
-
-@pytest.fixture(scope="module")
-def images(engine, tmp_path_factory):
+def images(docker_engine, tmp_path_factory):
     """Version 1 and version 2 of a real serving image, and a broken version 3 whose model
     file is missing (its server never becomes ready)."""
     from mlops_ci.container.context import oci_labels, render_context
@@ -66,31 +53,19 @@ def images(engine, tmp_path_factory):
         python_version="3.11",
         platform_tag=default_platform(),
     )
-    first = engine.build(context.path, f"{tag}:1").ref
+    first = docker_engine.build(context.path, f"{tag}:1").ref
     # Version 2: the same server on a new image (what a retrain produces, as far as Docker knows).
     second = f"{tag}:2"
-    engine.client.images.get(first).tag(tag, "2")
+    docker_engine.client.images.get(first).tag(tag, "2")
     broken_dir = tmp_path_factory.mktemp("broken")
     (broken_dir / "Dockerfile").write_text(
         f"FROM {first}\nUSER root\nRUN rm /model/{settings.model_file}\nUSER 10001:10001\n"
     )
-    broken = engine.build(broken_dir, f"{tag}:3-broken").ref
+    broken = docker_engine.build(broken_dir, f"{tag}:3-broken").ref
     yield {"v1": first, "v2": second, "broken": broken}
     for ref in (broken, second, first):
-        engine.remove_image(ref)
-    engine.prune_build_stages()
-
-
-@pytest.fixture
-def service(engine):
-    name = f"svc-{uuid.uuid4().hex[:8]}"
-    yield name
-    for container in engine.client.containers.list(
-        all=True, filters={"label": f"io.mlops-ci.service={name}"}
-    ):
-        container.remove(force=True)
-    for network in engine.client.networks.list(names=[f"mlops-ci-{name}"]):
-        network.remove()
+        docker_engine.remove_image(ref)
+    docker_engine.prune_build_stages()
 
 
 def on_engine(name: str) -> DockerService:
@@ -108,13 +83,13 @@ def trail(tmp_path) -> AuditTrail:
     )
 
 
-def deploy(tmp_path, service: str, image: str):
-    return deploy_docker(DockerDeployRequest(on_engine(service), ImageRef(image)), trail(tmp_path))
+def deploy(tmp_path, docker_service: str, image: str):
+    return deploy_docker(DockerDeployRequest(on_engine(docker_service), ImageRef(image)), trail(tmp_path))
 
 
-def serving(engine, name: str) -> list[str]:
-    """Names of the running containers that hold the service alias."""
-    network = engine.client.networks.get(f"mlops-ci-{name}")
+def serving(docker_engine, name: str) -> list[str]:
+    """Names of the running containers that hold the docker_service alias."""
+    network = docker_engine.client.networks.get(f"mlops-ci-{name}")
     network.reload()
     holders = []
     for container in network.containers:
@@ -129,37 +104,43 @@ def answers(endpoint_url: str) -> int:
     return requests.get(endpoint_url + "/v2/health/ready", timeout=5).status_code
 
 
-def test_blue_green_replace_refuse_a_broken_image_and_roll_back(tmp_path, engine, images, service):
-    first = deploy(tmp_path, service, images["v1"])
+def test_blue_green_replace_refuse_a_broken_image_and_roll_back(
+    tmp_path, docker_engine, images, docker_service
+):
+    first = deploy(tmp_path, docker_service, images["v1"])
     assert first.ok and first.action == "deployed", first.message
     # The version and the model come from the image's labels.
     assert (first.model, first.version, first.previous_version) == ("census-income", "1", "")
     assert first.checks == (CheckRecord("blue/green", True, first.message),)
-    assert serving(engine, service) == [f"{service}-blue"]
+    assert serving(docker_engine, docker_service) == [f"{docker_service}-blue"]
     v1_url = first.endpoint.split("; ")[1].removesuffix(" on the host")
-    assert first.endpoint.startswith(f"http://{service}:8080 on network mlops-ci-{service}; ")
+    assert first.endpoint.startswith(f"http://{docker_service}:8080 on network mlops-ci-{docker_service}; ")
     assert answers(v1_url) == 200
 
-    second = deploy(tmp_path, service, images["v2"])
+    second = deploy(tmp_path, docker_service, images["v2"])
     assert second.ok, second.message
     assert second.previous_version == "1"
-    assert serving(engine, service) == [f"{service}-green"]
-    assert engine.client.containers.get(f"{service}-blue").status == "exited"  # kept for a rollback
-    assert second.message.endswith(f"{service}-blue stopped, kept for a rollback")
+    assert serving(docker_engine, docker_service) == [f"{docker_service}-green"]
+    assert (
+        docker_engine.client.containers.get(f"{docker_service}-blue").status == "exited"
+    )  # kept for a rollback
+    assert second.message.endswith(f"{docker_service}-blue stopped, kept for a rollback")
 
-    broken = deploy(tmp_path, service, images["broken"])
+    broken = deploy(tmp_path, docker_service, images["broken"])
     assert not broken.ok and broken.action == "failed"
     assert "failed (the container exited" in broken.message
     assert broken.checks[0].name == "blue/green" and not broken.checks[0].passed
-    assert engine.client.containers.list(all=True, filters={"name": f"{service}-candidate"}) == []
-    assert f"{service}-green keeps serving" in broken.message
-    assert serving(engine, service) == [f"{service}-green"]
+    assert (
+        docker_engine.client.containers.list(all=True, filters={"name": f"{docker_service}-candidate"}) == []
+    )
+    assert f"{docker_service}-green keeps serving" in broken.message
+    assert serving(docker_engine, docker_service) == [f"{docker_service}-green"]
     v2_url = second.endpoint.split("; ")[1].removesuffix(" on the host")
     assert answers(v2_url) == 200
 
-    back = rollback_docker(on_engine(service), trail(tmp_path))
+    back = rollback_docker(on_engine(docker_service), trail(tmp_path))
     assert back.ok and back.action == "rolled-back", back.message
-    assert serving(engine, service) == [f"{service}-blue"]
+    assert serving(docker_engine, docker_service) == [f"{docker_service}-blue"]
     assert answers(back.endpoint) == 200
 
     records = [json.loads(line) for line in (tmp_path / "deployments.jsonl").read_text().splitlines()]
@@ -173,22 +154,22 @@ def test_blue_green_replace_refuse_a_broken_image_and_roll_back(tmp_path, engine
     assert {r["commit"] for r in records} == {"abc123"}
 
 
-def test_nothing_to_roll_back(tmp_path, engine, service):
+def test_nothing_to_roll_back(tmp_path, docker_engine, docker_service):
     def no_registry():
         raise AssertionError("a refusal logs nothing")
 
     refused = rollback_docker(
-        on_engine(service), AuditTrail(tmp_path / "deployments.jsonl", no_registry, "unused")
+        on_engine(docker_service), AuditTrail(tmp_path / "deployments.jsonl", no_registry, "unused")
     )
     assert (refused.ok, refused.action) == (False, "refused")
-    assert refused.message == f"{service} is not serving on this Docker host; nothing to roll back"
+    assert refused.message == f"{docker_service} is not serving on this Docker host; nothing to roll back"
     assert refused.checks == (CheckRecord("rollback", False, refused.message),)
     assert not (tmp_path / "deployments.jsonl").exists()
 
 
 def test_an_engine_that_does_not_answer():
     where = f"tcp://127.0.0.1:{free_port()}"
-    with pytest.raises(ExternalServiceError, match=f"^no Docker engine answers at {where} ") as caught:
+    with pytest.raises(ExternalServiceError, match=f"^no Docker docker_engine answers at {where} ") as caught:
         connect(where, {})
     assert "--" not in str(caught.value)
 

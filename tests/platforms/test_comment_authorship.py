@@ -15,7 +15,7 @@ from mlops_ci.platforms import comments
 from mlops_ci.platforms.comments import Existing, plan_upsert
 from mlops_ci.platforms.masking import clear_secrets
 from tests.fake_forge import FakeForge, Token
-from tests.platforms.conftest import REPO, Gate, copy_case, github_env, gitlab_env
+from tests.forge_cases import REPO, Gate, copy_case, github_env, gitlab_env
 
 MARKER = comments.marker("default")
 BOT = "mlops-ci-bot"
@@ -177,9 +177,9 @@ def test_github_app_token_without_the_author_says_how_to_fix_it(forge, gate, tmp
     ran = run_github(gate, forge, tmp_path, APP)
 
     # Taken for github-actions[bot], it cannot tell its earlier comment: it adds one and
-    # says which --comment-author would have found it; it never deletes the earlier one.
+    # says which comment-author would have found it; it never deletes the earlier one.
     assert ran.code == 0 and "comment-action: created" in ran.out, ran
-    assert "set --comment-author acme-model-bot[bot]" in ran.err
+    assert "set comment-author to acme-model-bot[bot]" in ran.err
     assert comment(forge, earlier["id"])["body"] == earlier["body"]
     assert forge.calls("DELETE") == [] and forge.problems == []
 

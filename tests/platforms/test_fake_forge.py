@@ -10,8 +10,8 @@ import sys
 import requests
 
 from tests.fake_forge import FakeForge, Token
+from tests.forge_cases import GITLAB_TOKEN, READ_TOKEN, REPO, SHA, WRITE_TOKEN
 from tests.helpers import REPO as REPO_ROOT
-from tests.platforms.conftest import GITLAB_TOKEN, READ_TOKEN, REPO, SHA, WRITE_TOKEN
 
 GITHUB = {"Authorization": f"token {WRITE_TOKEN}", "User-Agent": "test"}
 DISPATCH_TOKEN = "ghs_FakeDispatchT0ken1a2s3d4f5g"

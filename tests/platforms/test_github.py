@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.platforms.conftest import (
+from tests.forge_cases import (
     PAT_TOKEN,
     READ_TOKEN,
     REPO,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 
-from tests.platforms.conftest import GITLAB_READ_TOKEN, GITLAB_TOKEN, SHA, copy_case, gitlab_env, set_commit
+from tests.forge_cases import GITLAB_READ_TOKEN, GITLAB_TOKEN, SHA, copy_case, gitlab_env, set_commit
 
 MARKER = "<!-- mlops-ci:default -->"
 NOTES = r"^/api/v4/projects/17/merge_requests/5/notes$"

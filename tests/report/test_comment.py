@@ -17,8 +17,8 @@ from mlops_ci.report.policy import Policy, decide
 from mlops_ci.report.reports import junit_xml, metrics_text
 from mlops_ci.report.results import load_results
 from mlops_ci.result import Check, StepResult, step_result_schema
+from tests.forge_cases import FIXTURES, GOLDEN, PIPELINE_URL, SHA
 from tests.helpers import REPO as REPO_ROOT
-from tests.platforms.conftest import FIXTURES, GOLDEN, PIPELINE_URL, SHA
 
 CASES = ("pass", "block", "first-model")
 # Set MLOPS_CI_UPDATE_GOLDEN=1 to rewrite the golden files after an intended change, then

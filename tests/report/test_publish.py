@@ -12,7 +12,7 @@ from mlops_ci.report.comment import CommentOptions
 from mlops_ci.report.policy import Policy
 from mlops_ci.report.publish import GateRequest, comment_paths, publish_verdict
 from mlops_ci.report.verdict import VerdictRequest
-from tests.platforms.conftest import SHA, copy_case
+from tests.forge_cases import SHA, copy_case
 
 
 class Recording(LocalPlatform):

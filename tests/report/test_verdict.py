@@ -10,7 +10,7 @@ from mlops_ci.report.comment import CommentOptions
 from mlops_ci.report.policy import Policy
 from mlops_ci.report.results import NoStepResults
 from mlops_ci.report.verdict import VerdictRequest, judge
-from tests.platforms.conftest import PIPELINE_URL, SHA, copy_case
+from tests.forge_cases import PIPELINE_URL, SHA, copy_case
 
 
 def test_judge_decides_and_renders_with_the_pipeline_the_results_recorded(tmp_path):

@@ -22,13 +22,7 @@ from mlops_ci.result import StepResult
 from mlops_ci.runner import run_step
 from mlops_ci.steps.deploy import to_result
 from mlops_ci.tracking.store import TrackingStore
-from tests.deploy.conftest import client, env, versions
-from tests.deploy.test_docker_target import engine, service
 from tests.helpers import REPO, cli_env, free_port, run_cli
-
-# Fixtures shared with tests/deploy/ (a registry on the real MLflow server, the real Docker
-# engine), used here by name until they move to one place.
-SHARED_FIXTURES = (client, env, versions, engine, service)
 
 IMAGE = "ghcr.io/acme/census-income:9f2c1ab"
 DIGEST = "sha256:" + "4b825dc6" * 8
@@ -404,21 +398,23 @@ def test_an_unreachable_api_server_exits_3(tmp_path):
 
 
 @pytest.mark.slow
-def test_docker_bad_input(tmp_path, engine, service):
+def test_docker_bad_input(tmp_path, docker_engine, docker_service):
     cli = cli_env(DOCKER_HOST=os.environ["DOCKER_HOST"])
     done = run_cli(
-        ["deploy", "--target", "docker", "--name", service, "--image", "localhost/no-such:1"],
+        ["deploy", "--target", "docker", "--name", docker_service, "--image", "localhost/no-such:1"],
         cwd=tmp_path,
         env=cli,
     )
     assert (
         done.returncode == 2 and "image localhost/no-such:1 does not exist on Docker" in done.error_lines[0]
     )
-    done = run_cli(["deploy", "--target", "docker", "--name", service], cwd=tmp_path, env=cli)
+    done = run_cli(["deploy", "--target", "docker", "--name", docker_service], cwd=tmp_path, env=cli)
     assert done.returncode == 2 and "no image to deploy" in done.error_lines[0]
     unreachable = cli_env(DOCKER_HOST=f"tcp://127.0.0.1:{free_port()}")
     done = run_cli(
-        ["deploy", "--target", "docker", "--name", service, "--image", "x:1"], cwd=tmp_path, env=unreachable
+        ["deploy", "--target", "docker", "--name", docker_service, "--image", "x:1"],
+        cwd=tmp_path,
+        env=unreachable,
     )
     assert done.returncode == 3
     assert done.error_lines[0].startswith(

@@ -13,8 +13,7 @@ import jsonschema
 import pytest
 
 from mlops_ci.result import step_result_schema
-from tests.helpers import cli_env, run_cli
-from tests.platforms.conftest import (
+from tests.forge_cases import (
     GITLAB_READ_TOKEN,
     GITLAB_TOKEN,
     READ_TOKEN,
@@ -25,6 +24,7 @@ from tests.platforms.conftest import (
     github_env,
     gitlab_env,
 )
+from tests.helpers import cli_env, run_cli
 
 
 def test_gate_on_a_laptop_writes_the_comment_and_exits_by_the_verdict(tmp_path):
@@ -82,7 +82,7 @@ def test_report_as_json_and_to_a_file(tmp_path):
         ("empty", [], "no step results in "),
         ("invalid", [], "validate.json is not a valid step result (checks/0/status"),
         ("newer", [], "newer than this mlops-ci understands"),
-        ("block", ["--comment-key", "bad key!"], "--comment-key must be"),
+        ("block", ["--comment-key", "bad key!"], "the comment key must be"),
         ("block", ["--block", "validate:"], "gate block pattern 'validate:' must be"),
         ("token-in-config", [], "github-token must not be in"),
         ("block", ["--retry-timeout", "-1"], "--retry-timeout must be at least 0"),

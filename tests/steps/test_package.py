@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from mlops_ci.result import read_step_result
-from tests.helpers import EXAMPLE, cli_env, free_port, run_cli, wait_http
+from tests.helpers import BASE_IMAGE, EXAMPLE, cli_env, free_port, run_cli, wait_http
 from tests.model_fixtures import (
     CATEGORICAL,
     NUMERIC,
@@ -25,7 +25,6 @@ from tests.model_fixtures import (
 )
 
 pytestmark = pytest.mark.slow
-BASE_IMAGE = os.environ.get("MLOPS_CI_TEST_BASE_IMAGE", "localhost/mlops-ci-test-base:bookworm")
 
 
 def save_mlflow_model(path, pipeline, **kwargs):
@@ -227,22 +226,6 @@ def census_model_dir_for_cli(tmp_path):
     folder = tmp_path / "model"
     write_model_dir(folder, census_pipeline(rows=500))
     return folder
-
-
-@pytest.fixture(scope="module")
-def docker_engine():
-    from mlops_ci.container.engine import find_engine
-
-    engine, why = find_engine("docker", os.environ)
-    if engine is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs a Docker engine (scripts/setup/20-docker.sh): {why}")
-        pytest.skip(why)
-    images = {image.id for image in engine.client.images.list()}
-    if not any(BASE_IMAGE in tag for image in engine.client.images.list() for tag in image.tags):
-        pytest.fail(f"base image {BASE_IMAGE} is missing; scripts/setup/20-docker.sh creates it")
-    assert images is not None
-    return engine
 
 
 @pytest.fixture(scope="module")

@@ -19,10 +19,9 @@ from mlops_ci.profiling import errors
 from mlops_ci.result import read_step_result
 from mlops_ci.steps.profile_request import flag_error
 from mlops_ci.steps.profile_result import build_result
-from tests.helpers import cli_env, free_port, run_cli
+from tests.helpers import BASE_IMAGE, cli_env, free_port, run_cli
 
 pytestmark = pytest.mark.slow
-BASE_IMAGE = os.environ.get("MLOPS_CI_TEST_BASE_IMAGE", "localhost/mlops-ci-test-base:bookworm")
 # Short everything: one second per end-to-end point, a few hundred ms in-process.
 QUICK = [
     "--duration", "1", "--warmup", "0.2", "--inprocess-duration", "0.05", "--threads", "1",
@@ -266,20 +265,6 @@ def test_profile_is_stored_with_the_version_and_slower_candidates_are_flagged(
 
 
 # -- a real image under CPU and memory limits -----------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def docker_engine():
-    from mlops_ci.container.engine import find_engine
-
-    engine, why = find_engine("docker", os.environ)
-    if engine is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs a Docker engine (scripts/setup/20-docker.sh): {why}")
-        pytest.skip(why)
-    if not any(BASE_IMAGE in tag for image in engine.client.images.list() for tag in image.tags):
-        pytest.fail(f"base image {BASE_IMAGE} is missing; scripts/setup/20-docker.sh creates it")
-    return engine
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
-"""Set-up for the platform tests (and the gate step's, through tests/steps/conftest.py):
-fixture step results, a fake GitHub/GitLab server, and the CI environment variables each
-platform sets."""
+"""The cases the forge stand-in (tests/fake_forge.py) is used with: fixture step results,
+tokens, the CI environment variables each platform sets, and the in-process gate runner.
+The fixtures themselves (``forge``, ``gate``) are in tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from mlops_ci.platforms.masking import clear_secrets
-from tests.fake_forge import FakeForge, Token
+from tests.fake_forge import FakeForge
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "gate"
-GOLDEN = Path(__file__).resolve().parents[1] / "golden"
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "gate"
+GOLDEN = Path(__file__).resolve().parent / "golden"
 REPO = "acme/census-income"
 SHA = "9f2c1ab5e0d14c3b8a7f6e5d4c3b2a1908f7e6d5"
 PIPELINE_URL = "https://github.com/acme/census-income/actions/runs/7712345678"
@@ -24,25 +24,6 @@ READ_TOKEN = "ghs_ReadOnlyT0kenQQ1w2e3r4t5y6u7i8o9"
 PAT_TOKEN = "ghp_PersonalT0kenKK5j4h3g2f1d0s9a8"
 GITLAB_TOKEN = "glpat-GitLabT0kenMM7n6b5v4c3x2z1"
 GITLAB_READ_TOKEN = "glpat-GitLabReadT0kenPP0o9i8u7y6"
-
-
-@pytest.fixture(autouse=True)
-def _forget_secrets():
-    yield
-    clear_secrets()
-
-
-@pytest.fixture
-def forge():
-    tokens = {
-        WRITE_TOKEN: Token(),
-        READ_TOKEN: Token(write=False),
-        PAT_TOKEN: Token(app=False),
-        GITLAB_TOKEN: Token(),
-        GITLAB_READ_TOKEN: Token(write=False),
-    }
-    with FakeForge(tokens) as server:
-        yield server
 
 
 def copy_case(case: str, out_dir: Path) -> Path:
@@ -164,8 +145,3 @@ class Ran:
 
     def __repr__(self) -> str:
         return f"Ran(code={self.code}, out={self.out[-2000:]!r}, err={self.err[-2000:]!r})"
-
-
-@pytest.fixture
-def gate(monkeypatch, capsys, tmp_path) -> Gate:
-    return Gate(monkeypatch, capsys, tmp_path)
