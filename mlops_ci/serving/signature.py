@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,36 @@ class _Group:
         return len(self.columns) > 1 or (len(self.spec.shape) == 2 and self.spec.shape[1] not in (1, -1))
 
 
+@dataclass(frozen=True)
+class WholeInput:
+    """A name that, sent as one tensor, feeds one ONNX input on its own (the decoding plan
+    of the quick path): a column with its own [rows, 1] input, or a whole ONNX input."""
+
+    group: _Group
+    datatype: str  # what the values are converted to (the column's, or the input's)
+    column_input: bool
+
+    def feed(self, array: np.ndarray) -> np.ndarray | None:
+        """The feed ``decode`` would make of ``array`` (already of ``datatype``), or None
+        where ``decode`` would reject it."""
+        if self.column_input:
+            if array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1):
+                return array.reshape(-1, 1)
+            return None
+        expected = self.group.spec.shape
+        if array.ndim == 1 and len(expected) == 2:
+            if expected[1] == 1:
+                array = array.reshape(-1, 1)
+            elif expected[1] == array.shape[0] and expected[1] > 1:
+                array = array.reshape(1, -1)
+        if array.ndim != len(expected):
+            return None
+        for want, got in zip(expected[1:], array.shape[1:], strict=False):
+            if want > 0 and got != want:
+                return None
+        return array
+
+
 class InputDecoder:
     """Checks and converts one request's inputs. Built once per model; thread-safe."""
 
@@ -92,6 +123,25 @@ class InputDecoder:
             if len(g.columns) == 1 and g.spec.name not in self.columns
         }
         self.column_names = tuple(self.columns)
+        # Inputs that take a fixed number of rows (checked on every request).
+        self.fixed_rows = tuple(g for g in self.groups if g.spec.shape and g.spec.shape[0] > 0)
+        self.whole_inputs = self._whole_inputs()
+
+    def _whole_inputs(self) -> dict[str, WholeInput]:
+        """Name -> plan, for every name whose tensor alone feeds one ONNX input, resolved the
+        way ``decode`` resolves it (column names first, then one-column aliases, then
+        ONNX input names); names ``decode`` would treat otherwise are left out."""
+        plan: dict[str, WholeInput] = {}
+        for group in self.groups:
+            if group.column_input:
+                column = group.columns[0]
+                entry = WholeInput(group, column.datatype, True)
+                plan[column.name] = entry
+                if self.aliases.get(group.spec.name) == column.name:
+                    plan[group.spec.name] = entry
+            elif group.spec.name not in self.columns and group.spec.name not in self.aliases:
+                plan[group.spec.name] = WholeInput(group, group.spec.datatype, False)
+        return plan
 
     # -- public entry points ----------------------------------------------------------
 
@@ -155,7 +205,7 @@ class InputDecoder:
             raise too_large(
                 f"{rows} rows in one request; the server accepts at most {self.max_rows} (split the batch)"
             )
-        fixed = [g for g in self.groups if g.spec.shape and g.spec.shape[0] > 0 and g.spec.shape[0] != rows]
+        fixed = [g for g in self.fixed_rows if g.spec.shape[0] != rows]
         if fixed:
             raise unprocessable(
                 f"input {fixed[0].spec.name!r} takes exactly {fixed[0].spec.shape[0]} rows, got {rows}"
@@ -205,11 +255,12 @@ class InputDecoder:
     def _column(self, column: ColumnSpec, values: Any, checked: bool = False) -> np.ndarray:
         """A 1-D array of one column's values, checked against its datatype (``checked``:
         already converted by ``to_array`` for this column's datatype)."""
-        array = (
-            values
-            if checked and isinstance(values, np.ndarray)
-            else to_array(values, column.datatype, column.name)
-        )
+        if checked and isinstance(values, np.ndarray):
+            array = values
+        else:
+            array = quick_array(values, column.datatype) if type(values) is list else None
+            if array is None:
+                array = to_array(values, column.datatype, column.name)
         if array.ndim == 2 and array.shape[1] == 1:
             array = array[:, 0]
         elif array.ndim == 0:
@@ -259,6 +310,68 @@ class InputDecoder:
                 f"input {clip(group.spec.name)!r} must have shape {_shape_text(expected)}, got {list(array.shape)}"
             )
         return array
+
+
+# Below this magnitude every value fits in float32, and every integer among them is exact
+# in float64: converting through float64 changes no value.
+_EXACT = float(2**53)
+_MAX = np.maximum.reduce
+_ONLY_STR = {str}
+
+
+def quick_array(values: list[Any], datatype: str) -> np.ndarray | None:
+    """What ``to_array`` returns for the usual request - a list of plain numbers or of
+    strings - in fewer numpy calls, or None whenever ``to_array`` might answer otherwise
+    (it then decides, with its messages)."""
+    if datatype == "BYTES":
+        if set(map(type, values)) != _ONLY_STR:  # also rules out nested lists
+            return None
+        return np.array(values, dtype=np.object_)
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError):
+        return None
+    return _quick_cast(array, datatype)
+
+
+def quick_arrays(parts: list[list[Any]], datatype: str) -> list[np.ndarray] | None:
+    """``quick_array`` of several flat lists of one datatype, in one numpy conversion:
+    1-D arrays (views of one buffer), or None when any part needs ``to_array``."""
+    if datatype == "BYTES":
+        array = quick_array(list(chain.from_iterable(parts)), datatype)
+    else:
+        try:
+            array = np.asarray(list(chain.from_iterable(parts)))
+        except (ValueError, TypeError):
+            return None
+        # Integers of one part meet floats of another in float64: for FP32 ``_small`` keeps
+        # them below 2**53 (exact); for FP64 it is the one rounding ``to_array`` makes too.
+        array = _quick_cast(array, datatype)
+    if array is None or array.ndim != 1:
+        return None
+    out, start = [], 0
+    for part in parts:
+        out.append(array[start : start + len(part)])
+        start += len(part)
+    return out if start == array.shape[0] else None
+
+
+def _quick_cast(array: np.ndarray, datatype: str) -> np.ndarray | None:
+    dtype = NUMPY_TYPES[datatype]
+    if array.dtype == dtype and dtype is not np.object_:
+        return array
+    kind = array.dtype.kind
+    if datatype == "FP32" or datatype == "FP64":
+        if kind in "biu":
+            return array.astype(dtype)
+        if kind == "f" and array.dtype == np.float64 and _small(array):
+            return array.astype(dtype)  # no value overflows: to_array's checks all pass
+    return None
+
+
+def _small(array: np.ndarray) -> bool:
+    """Every value finite and below 2**53 in magnitude (no overflow: no warning either)."""
+    return array.size == 0 or float(_MAX(np.abs(array), axis=None)) < _EXACT  # NaN compares False
 
 
 def to_array(values: Any, datatype: str, name: str) -> np.ndarray:
