@@ -15,7 +15,6 @@ from mlops_ci.serving.errors import ServingError, bad_request, clip, unprocessab
 from mlops_ci.serving.settings import DATATYPES, ModelSettings
 from mlops_ci.serving.signature import (
     InputDecoder,
-    WholeInput,
     datatype_of,
     quick_array,
     quick_arrays,
@@ -80,13 +79,14 @@ def decode_v2(
 def _decode_v2_quick(inputs: list[Any], decoder: InputDecoder) -> tuple[dict[str, np.ndarray], int] | None:
     """The feeds and row count of the usual V2 request - every ONNX input fed by exactly one
     tensor of plain values, with a valid shape - decoded along a plan made once per model
-    (``decoder.whole_inputs``), the columns of one datatype converted together. None for
-    anything else: the general path below then decodes it, or answers the error."""
+    (``decoder.whole_inputs``), the flat columns of one datatype converted together. None
+    for anything else: the general path then decodes it, or answers the error."""
     plan = decoder.whole_inputs
-    if len(inputs) != len(decoder.groups):
+    if len(inputs) != len(decoder.groups) or decoder.fixed_rows:
         return None
     feeds: dict[str, np.ndarray] = {}
-    together: dict[str, list[tuple[WholeInput, list[int], list[Any]]]] = {}
+    together: dict[str, list[tuple[str, list[Any]]]] = {}
+    rows = -1
     for item in inputs:
         if type(item) is not dict:
             return None
@@ -94,7 +94,7 @@ def _decode_v2_quick(inputs: list[Any], decoder: InputDecoder) -> tuple[dict[str
         entry = plan.get(name) if type(name) is str else None
         if entry is None:
             return None
-        key = entry.group.spec.name
+        key = entry.key
         shape, datatype, data = item.get("shape"), item.get("datatype"), item.get("data")
         if (
             key in feeds
@@ -110,35 +110,46 @@ def _decode_v2_quick(inputs: list[Any], decoder: InputDecoder) -> tuple[dict[str
             size *= d
         if type(datatype) is not str or datatype not in _DATATYPE_SET:
             return None
-        if (datatype == "BYTES") != (entry.datatype == "BYTES"):
+        if (datatype == "BYTES") != entry.strings:
             return None
-        if entry.column_input and len(data) == size:  # flat: converted with the others
-            together.setdefault(entry.datatype, []).append((entry, shape, data))
-            feeds[key] = None  # type: ignore[assignment] # filled below; marks the input as fed
+        if entry.column_input:
+            # [rows] or [rows, 1]; the values flat (converted below, with the others) or nested
+            if len(shape) != 1 and (len(shape) != 2 or shape[1] != 1):
+                return None
+            if rows < 0:
+                rows = shape[0]
+            elif shape[0] != rows:
+                return None
+            if len(data) == size:
+                together.setdefault(entry.datatype, []).append((key, data))
+                feeds[key] = data  # type: ignore[assignment] # replaced below
+                continue
+            array = quick_array(data, entry.datatype)
+            if array is None or array.size != size:
+                return None
+            feeds[key] = array.reshape(size, 1)
             continue
         array = quick_array(data, entry.datatype)
         if array is None or array.size != size:
             return None
-        feed = entry.feed(array.reshape(shape))
+        if len(shape) == entry.rank and shape[1:] == entry.tail:
+            feed = array.reshape(shape)  # the usual: exactly the input's shape
+        else:
+            feed = entry.feed(array.reshape(shape))
         if feed is None:
             return None
-        feeds[key] = feed
-    for datatype, parts in together.items():
-        arrays = quick_arrays([data for _, _, data in parts], datatype)
-        if arrays is None:
-            return None
-        for (entry, shape, _), array in zip(parts, arrays, strict=True):
-            feed = entry.feed(array.reshape(shape))
-            if feed is None:
-                return None
-            feeds[entry.group.spec.name] = feed
-    rows = -1
-    for feed in feeds.values():
         if rows < 0:
             rows = feed.shape[0]
         elif feed.shape[0] != rows:
             return None
-    if rows > decoder.max_rows or decoder.fixed_rows:
+        feeds[key] = feed
+    for datatype, parts in together.items():
+        arrays = quick_arrays([data for _, data in parts], datatype)
+        if arrays is None:
+            return None
+        for (key, _), array in zip(parts, arrays, strict=True):
+            feeds[key] = array.reshape(-1, 1)
+    if rows > decoder.max_rows:
         return None
     return feeds, rows
 

@@ -72,22 +72,30 @@ class _Group:
         return len(self.columns) > 1 or (len(self.spec.shape) == 2 and self.spec.shape[1] not in (1, -1))
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WholeInput:
     """A name that, sent as one tensor, feeds one ONNX input on its own (the decoding plan
     of the quick path): a column with its own [rows, 1] input, or a whole ONNX input."""
 
     group: _Group
     datatype: str  # what the values are converted to (the column's, or the input's)
-    column_input: bool
+    column_input: bool  # a column as [rows, 1] (else: a whole ONNX input)
+    key: str = ""  # the ONNX input's name
+    strings: bool = False
+    rank: int = 0
+    tail: list[int] | None = None  # the fixed dimensions after the rows (None: some vary)
+
+    def __post_init__(self) -> None:
+        self.key = self.group.spec.name
+        self.strings = self.datatype == "BYTES"
+        expected = self.group.spec.shape
+        self.rank = len(expected)
+        if all(d > 0 for d in expected[1:]):
+            self.tail = list(expected[1:])
 
     def feed(self, array: np.ndarray) -> np.ndarray | None:
-        """The feed ``decode`` would make of ``array`` (already of ``datatype``), or None
-        where ``decode`` would reject it."""
-        if self.column_input:
-            if array.ndim == 1 or (array.ndim == 2 and array.shape[1] == 1):
-                return array.reshape(-1, 1)
-            return None
+        """The feed ``decode`` would make of ``array`` (already of ``datatype``), sent as a
+        whole ONNX input, or None where ``decode`` would reject it."""
         expected = self.group.spec.shape
         if array.ndim == 1 and len(expected) == 2:
             if expected[1] == 1:
@@ -314,8 +322,9 @@ class InputDecoder:
 
 # Below this magnitude every value fits in float32, and every integer among them is exact
 # in float64: converting through float64 changes no value.
-_EXACT = float(2**53)
-_MAX = np.maximum.reduce
+_SCALE = 2.0**-540
+_BOUND = (2.0**53 * _SCALE) ** 2
+_FLOAT64 = np.dtype(np.float64)
 _ONLY_STR = {str}
 
 
@@ -357,21 +366,24 @@ def quick_arrays(parts: list[list[Any]], datatype: str) -> list[np.ndarray] | No
 
 
 def _quick_cast(array: np.ndarray, datatype: str) -> np.ndarray | None:
-    dtype = NUMPY_TYPES[datatype]
-    if array.dtype == dtype and dtype is not np.object_:
+    source = array.dtype
+    if source == _FLOAT64:
+        if datatype == "FP32":
+            return array.astype(np.float32) if _small(array) else None  # to_array's checks all pass
+        return array if datatype == "FP64" else None
+    if source == NUMPY_TYPES[datatype] and source != np.object_:
         return array
-    kind = array.dtype.kind
-    if datatype == "FP32" or datatype == "FP64":
-        if kind in "biu":
-            return array.astype(dtype)
-        if kind == "f" and array.dtype == np.float64 and _small(array):
-            return array.astype(dtype)  # no value overflows: to_array's checks all pass
+    if (datatype == "FP32" or datatype == "FP64") and source.kind in "biu":
+        return array.astype(NUMPY_TYPES[datatype])
     return None
 
 
 def _small(array: np.ndarray) -> bool:
-    """Every value finite and below 2**53 in magnitude (no overflow: no warning either)."""
-    return array.size == 0 or float(_MAX(np.abs(array), axis=None)) < _EXACT  # NaN compares False
+    """Every value finite and below 2**53 in magnitude. One dot product of the values
+    scaled by 2**-540: its squares can neither overflow (no warning) nor, at the bound,
+    underflow; NaN and infinity fail the comparison."""
+    scaled = array.reshape(-1) * _SCALE
+    return float(scaled.dot(scaled)) < _BOUND
 
 
 def to_array(values: Any, datatype: str, name: str) -> np.ndarray:
