@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from mlops_ci.serving import protocol
+from mlops_ci.serving import protocol, signature
 from mlops_ci.serving.settings import ColumnSpec, ModelSettings, TensorSpec
 from mlops_ci.serving.signature import InputDecoder
 
@@ -105,13 +105,40 @@ def bodies(rows: int, numeric_only: bool) -> dict[str, bytes]:
     return {"v2": orjson.dumps(v2), "split": orjson.dumps(split), "records": orjson.dumps(records)}
 
 
-def decoders(settings: ModelSettings, rows: int) -> dict[str, Callable[[bytes], Any]]:
-    decoder = InputDecoder(settings, max_rows=max(rows, 1))
-    return {
-        "v2": lambda body: protocol.decode_v2(protocol.parse_json(body), decoder, settings),
-        "split": lambda body: protocol.decode_mlflow(body, "application/json", decoder),
-        "records": lambda body: protocol.decode_mlflow(body, "application/json", decoder),
-    }
+def decode(kind: str, decoder: InputDecoder, settings: ModelSettings, body: bytes) -> Any:
+    """What the server does with the body before inference: parse, check, convert."""
+    if kind == "v2":
+        return protocol.decode_v2(protocol.parse_json(body), decoder, settings)[0]
+    return protocol.decode_mlflow(body, "application/json", decoder)[0]
+
+
+def one_tensor_bodies(rows: int, features: int = 20) -> dict[str, bytes]:
+    data = [[round(0.1 * ((i + j) % features) - 1.0, 3) for j in range(features)] for i in range(rows)]
+    flat = [value for row in data for value in row]
+    v2 = {"inputs": [{"name": "input", "shape": [rows, features], "datatype": "FP32", "data": flat}]}
+    split = {"dataframe_split": {"columns": [f"f{j}" for j in range(features)], "data": data}}
+    return {"v2": orjson.dumps(v2), "split": orjson.dumps(split)}
+
+
+def general_path_agrees(kind: str, settings: ModelSettings, body: bytes, rows: int) -> bool:
+    """The quick decoding plan and the general path give the same feeds (values, dtypes,
+    shapes) for this request: the general path is forced by emptying the plan."""
+    quick = decode(kind, InputDecoder(settings, max_rows=rows), settings, body)
+    general_decoder = InputDecoder(settings, max_rows=rows)
+    general_decoder.whole_inputs = {}
+    general_decoder.stacked_columns = None
+    saved = signature.quick_array
+    signature.quick_array = lambda values, datatype: None
+    try:
+        general = decode(kind, general_decoder, settings, body)
+    finally:
+        signature.quick_array = saved
+    return quick.keys() == general.keys() and all(
+        quick[k].dtype == general[k].dtype
+        and quick[k].shape == general[k].shape
+        and (quick[k] == general[k]).all()
+        for k in quick
+    )
 
 
 def best_us(call: Callable[[], Any], seconds: float) -> float:
@@ -139,25 +166,43 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
     args = parser.parse_args()
     mixed_settings, numeric_settings = per_column_settings(False), per_column_settings(True)
+    bench_settings = one_tensor_settings()
+    labels = {
+        "v2": "V2, one tensor per column",
+        "split": "MLflow dataframe_split",
+        "records": "MLflow dataframe_records",
+    }
+    agree = True
+    print("census-shaped requests (14 columns), per request: 8 string columns vs all 14 numeric")
     print(f"{'request':30} {'rows':>5} {'mixed us':>9} {'numeric us':>11} {'ratio':>6}")
+    mixed_v2: dict[int, float] = {}
     for rows in args.rows:
         mixed_bodies, numeric_bodies = bodies(rows, False), bodies(rows, True)
-        mixed, numeric = decoders(mixed_settings, rows), decoders(numeric_settings, rows)
-        for kind in ("v2", "split", "records"):
-            m = best_us(lambda: mixed[kind](mixed_bodies[kind]), args.seconds)  # noqa: B023
-            n = best_us(lambda: numeric[kind](numeric_bodies[kind]), args.seconds)  # noqa: B023
-            label = {"v2": "V2, one tensor per column", "split": "MLflow dataframe_split",
-                     "records": "MLflow dataframe_records"}[kind]  # fmt: skip
+        mixed_decoder = InputDecoder(mixed_settings, max_rows=rows)
+        numeric_decoder = InputDecoder(numeric_settings, max_rows=rows)
+        for kind, label in labels.items():
+            m = best_us(lambda: decode(kind, mixed_decoder, mixed_settings, mixed_bodies[kind]), args.seconds)  # noqa: B023
+            n = best_us(
+                lambda: decode(kind, numeric_decoder, numeric_settings, numeric_bodies[kind]),  # noqa: B023
+                args.seconds,
+            )
             print(f"{label:30} {rows:5d} {m:9.1f} {n:11.1f} {m / n:6.2f}")
-        settings = one_tensor_settings()
-        decoder = InputDecoder(settings, max_rows=max(rows, 1))
-        body = orjson.dumps(
-            {"inputs": [{"name": "input", "shape": [rows, 20], "datatype": "FP32",
-                         "data": [0.1 * (i % 20) - 1.0 for i in range(rows * 20)]}]}
-        )  # fmt: skip
-        us = best_us(lambda: protocol.decode_v2(protocol.parse_json(body), decoder, settings), args.seconds)  # noqa: B023
-        print(f"{'V2, one [rows, 20] tensor':30} {rows:5d} {'':>9} {us:11.1f}")
-    return 0
+            mixed_v2.setdefault(rows, m)
+            agree &= general_path_agrees(kind, mixed_settings, mixed_bodies[kind], rows)
+            agree &= general_path_agrees(kind, numeric_settings, numeric_bodies[kind], rows)
+    print("\nthe serving benchmark's model (20 numeric columns, one [rows, 20] ONNX input)")
+    print(f"{'request':30} {'rows':>5} {'us':>9} {'census V2 / this':>17}")
+    for rows in args.rows:
+        bench_bodies = one_tensor_bodies(rows)
+        decoder = InputDecoder(bench_settings, max_rows=rows)
+        for kind in ("v2", "split"):
+            us = best_us(lambda: decode(kind, decoder, bench_settings, bench_bodies[kind]), args.seconds)  # noqa: B023
+            label = "V2, one [rows, 20] tensor" if kind == "v2" else "MLflow dataframe_split"
+            ratio = f"{mixed_v2[rows] / us:17.2f}" if kind == "v2" else ""
+            print(f"{label:30} {rows:5d} {us:9.1f} {ratio}")
+            agree &= general_path_agrees(kind, bench_settings, bench_bodies[kind], rows)
+    print(f"\nquick decoding plan and general path give identical feeds: {'yes' if agree else 'NO'}")
+    return 0 if agree else 1
 
 
 if __name__ == "__main__":

@@ -134,6 +134,19 @@ class InputDecoder:
         # Inputs that take a fixed number of rows (checked on every request).
         self.fixed_rows = tuple(g for g in self.groups if g.spec.shape and g.spec.shape[0] > 0)
         self.whole_inputs = self._whole_inputs()
+        # One ONNX input of all the columns side by side, in order: rows sent in that order
+        # are that input's tensor already (converted in one call).
+        self.stacked_columns: list[str] | None = None
+        if len(self.groups) == 1 and len(self.groups[0].columns) > 1:
+            group = self.groups[0]
+            if (
+                len(group.columns) == len(self.columns)
+                and len(group.spec.shape) == 2
+                and group.spec.shape[1] == len(group.columns)
+                and all(c.index == i for i, c in enumerate(group.columns))
+                and all(c.datatype == group.spec.datatype for c in group.columns)
+            ):
+                self.stacked_columns = [c.name for c in group.columns]
 
     def _whole_inputs(self) -> dict[str, WholeInput]:
         """Name -> plan, for every name whose tensor alone feeds one ONNX input, resolved the
@@ -170,7 +183,12 @@ class InputDecoder:
         """
         tensors = tensors or {}
         arrays: dict[str, np.ndarray] = {}
+        together = {} if checked else self._convert_together(columns)
         for name, values in columns.items():
+            converted = together.get(name)
+            if converted is not None:
+                arrays[name] = self._column(self.columns[name], converted, True)
+                continue
             column = self.columns.get(name)
             if column is None:
                 alias = self.aliases.get(name)
@@ -220,6 +238,22 @@ class InputDecoder:
             )
         return feeds, rows
 
+    def _convert_together(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Columns sent as flat lists, converted with one numpy call per datatype (what
+        ``_column`` would make of each; a column that needs more is left out)."""
+        buckets: dict[str, list[tuple[str, list[Any]]]] = {}
+        for name, values in columns.items():
+            column = self.columns.get(name)
+            if column is not None and type(values) is list and values:
+                buckets.setdefault(column.datatype, []).append((name, values))
+        out: dict[str, np.ndarray] = {}
+        for datatype, parts in buckets.items():
+            if len(parts) > 1:
+                arrays = quick_arrays([values for _, values in parts], datatype)
+                if arrays is not None:
+                    out.update(zip((name for name, _ in parts), arrays, strict=True))
+        return out
+
     def decode_rows(self, rows: list[Any], columns: list[str] | None) -> tuple[dict[str, np.ndarray], int]:
         """Row-major data: a list of rows (lists of values, in ``columns`` order, or in the
         model's column order when there is one ONNX input they all feed)."""
@@ -233,6 +267,11 @@ class InputDecoder:
                 raise unprocessable(f"row {i} must be a list of {width} values (one per column)")
         if len(set(columns)) != width:
             raise unprocessable("column names repeat")
+        if rows and columns == self.stacked_columns:
+            group = self.groups[0]
+            array = quick_array(rows, group.spec.datatype)
+            if array is not None and array.ndim == 2:
+                return self.decode({}, {group.spec.name: array})
         data = (
             {name: [row[j] for row in rows] for j, name in enumerate(columns)}
             if rows
@@ -280,7 +319,9 @@ class InputDecoder:
         return array
 
     def _tensor(self, group: _Group, values: Any) -> np.ndarray:
-        array = to_array(values, group.spec.datatype, group.spec.name)
+        array = quick_array(values, group.spec.datatype) if type(values) is list else None
+        if array is None:
+            array = to_array(values, group.spec.datatype, group.spec.name)
         return self._shape(group, array)
 
     def columns_of(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
