@@ -528,8 +528,11 @@ def measure(specs: dict[str, dict], args: argparse.Namespace, work: Path) -> lis
         for server in running:
             if server is ours or ours is None or len(server.rounds) != len(ours.rounds):
                 continue
-            paired = ", ".join(f"{o[0] / r[0]:.2f}" for o, r in zip(ours.rounds, server.rounds, strict=True))
-            print(f"throughput ours / {server.result.name} round by round: {paired}")
+            ratios = [o[0] / r[0] for o, r in zip(ours.rounds, server.rounds, strict=True)]
+            print(
+                f"throughput ours / {server.result.name} round by round: "
+                f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f})"
+            )
     return results
 
 
@@ -549,7 +552,7 @@ def main() -> int:
     parser.add_argument("--install-mlserver", action="store_true", help="create --mlserver-venv when missing")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per server")
     parser.add_argument(
-        "--rounds", type=int, default=3, help="rounds of load per server, alternating (figures: medians)"
+        "--rounds", type=int, default=5, help="rounds of load per server, alternating (figures: medians)"
     )
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
