@@ -520,21 +520,17 @@ class Connection(asyncio.Protocol):
             )
             if len(_STATUS_LINES) < _CACHE_LIMIT:
                 _STATUS_LINES[(response.status, response.content_type)] = start
-        headers = [start, b"%d\r\n" % len(response.body), server.date_header]
+        body = response.body
+        head = start + b"%d\r\n" % len(body) + server.date_header
         if response.allow:
-            headers.append(b"allow: %s\r\n" % response.allow.encode())
+            head += b"allow: %s\r\n" % response.allow.encode()
         if not keep_alive:
-            headers.append(b"connection: close\r\n")
-        headers.append(b"\r\n")
-        if method != "HEAD":
-            headers.append(response.body)
-        self.transport.write(b"".join(headers))
+            head += b"connection: close\r\n"
+        self.transport.write(head + b"\r\n" + body if method != "HEAD" else head + b"\r\n")
         elapsed = time.perf_counter() - started
-        metrics.record(response.endpoint, response.status, elapsed)
-        if response.reason is not None:
-            metrics.record_error(response.endpoint, response.reason)
-        if response.rows:
-            metrics.record_inference(response.rows, response.inference_s)
+        metrics.record_response(
+            response.endpoint, response.status, elapsed, response.reason, response.rows, response.inference_s
+        )
         if response.status >= 500 or (server.access_sample and random.random() < server.access_sample):
             access_log.info(
                 '%s "%s %s" %d %d %.3fms',
