@@ -59,6 +59,7 @@ class Result:
     installed_mb: float | None = None
     errors: int = 0
     note: str = ""
+    paired: float | None = None  # median of the round-by-round throughput ratios ours / this
 
 
 def free_port() -> int:
@@ -529,6 +530,7 @@ def measure(specs: dict[str, dict], args: argparse.Namespace, work: Path) -> lis
             if server is ours or ours is None or len(server.rounds) != len(ours.rounds):
                 continue
             ratios = [o[0] / r[0] for o, r in zip(ours.rounds, server.rounds, strict=True)]
+            server.result.paired = statistics.median(ratios)
             print(
                 f"throughput ours / {server.result.name} round by round: "
                 f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f})"
@@ -597,8 +599,9 @@ def main() -> int:
     reference = next((r for r in results if r.name == "bare-uvicorn" and r.rps), None)
     if ours_result and reference:
         print(
-            f"\nours / bare uvicorn + orjson + ONNX Runtime: throughput {ours_result.rps / reference.rps:.2f}, "
-            f"p99 {ours_result.p99_ms / reference.p99_ms:.2f}, server CPU per request "
+            f"\nours / bare uvicorn + orjson + ONNX Runtime: throughput {ours_result.rps / reference.rps:.2f}"
+            + (f" (round by round: median {reference.paired:.2f})" if reference.paired is not None else "")
+            + f", p99 {ours_result.p99_ms / reference.p99_ms:.2f}, server CPU per request "
             f"{ours_result.cpu_us / reference.cpu_us:.2f} (the goal: throughput at least 1, the others at most 1)"
         )
     print(
