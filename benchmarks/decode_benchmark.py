@@ -11,7 +11,8 @@ Prints the best per-request time over several repeats and the mixed / numeric ra
     .venv/bin/python benchmarks/decode_benchmark.py
     .venv/bin/python benchmarks/decode_benchmark.py --rows 1 64 --seconds 0.5
 
-No model file is needed: the decoder is built from the settings alone.
+No model file is needed: the decoder is built from the settings alone. For a before/after
+comparison, run it with PYTHONPATH pointing at an older checkout.
 """
 
 from __future__ import annotations
@@ -127,12 +128,15 @@ def general_path_agrees(kind: str, settings: ModelSettings, body: bytes, rows: i
     general_decoder = InputDecoder(settings, max_rows=rows)
     general_decoder.whole_inputs = {}
     general_decoder.stacked_columns = None
-    saved = signature.quick_array
+    saved = getattr(signature, "quick_array", None)  # None: a checkout from before the plan
     signature.quick_array = lambda values, datatype: None
     try:
         general = decode(kind, general_decoder, settings, body)
     finally:
-        signature.quick_array = saved
+        if saved is None:
+            del signature.quick_array
+        else:
+            signature.quick_array = saved
     return quick.keys() == general.keys() and all(
         quick[k].dtype == general[k].dtype
         and quick[k].shape == general[k].shape
