@@ -4,7 +4,11 @@ Starlette + uvicorn + orjson ONNX Runtime server and (when it installs) MLServer
 same load generator (wrk, one-row requests, keep-alive) and concurrency, in one run.
 
 Prints throughput, p50/p99 latency, time to ready, resident memory (the server's process
-tree) and installed size of each server's dependency set, and the ratios to ours.
+tree) and installed size of each server's dependency set, and the ratios to ours. The
+servers run side by side and take turns under load (--rounds, the order alternating);
+each figure is the median round, and the throughput ratio is also shown round by round.
+Every server gets the same model file, the same request body on the same V2 path (mlflow:
+its own format on /invocations), one process and one ONNX Runtime thread.
 
     .venv/bin/python benchmarks/serving_benchmark.py                 # ours, mlflow, bare
     .venv/bin/python benchmarks/serving_benchmark.py --mlserver-venv /tmp/mlserver-venv
@@ -26,6 +30,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -35,6 +40,7 @@ import urllib.request
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 FEATURES = 20
 ROW = [round(0.1 * i - 1.0, 3) for i in range(FEATURES)]
@@ -53,6 +59,7 @@ class Result:
     installed_mb: float | None = None
     errors: int = 0
     note: str = ""
+    paired: float | None = None  # median of the round-by-round throughput ratios ours / this
 
 
 def free_port() -> int:
@@ -422,7 +429,19 @@ def installed_mb(dists: list[str], *, closure: bool, python: str | None = None) 
     return int(done.stdout.strip()) / 1e6
 
 
-def measure(name: str, spec: dict, args: argparse.Namespace, work: Path) -> Result:
+@dataclass
+class Running:
+    """A started server and the load rounds measured on it."""
+
+    spec: dict
+    process: subprocess.Popen
+    url: str
+    log: Any
+    result: Result
+    rounds: list[tuple[float, float, float, int, float]]  # rps, p50, p99, errors, CPU us/req
+
+
+def start(name: str, spec: dict, args: argparse.Namespace, work: Path) -> Running:
     port = free_port()
     env = dict(os.environ)
     # `mlflow models serve` runs `uvicorn` from PATH.
@@ -433,38 +452,90 @@ def measure(name: str, spec: dict, args: argparse.Namespace, work: Path) -> Resu
     process = subprocess.Popen(
         spec["command"](port), stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True, cwd=work
     )
-    result = Result(name)
+    running = Running(spec, process, f"http://127.0.0.1:{port}{spec['path']}", log, Result(name), [])
     try:
-        result.ready_s = wait_ready(f"http://127.0.0.1:{port}{spec['ready']}", process, 120)
-        url = f"http://127.0.0.1:{port}{spec['path']}"
+        running.result.ready_s = wait_ready(f"http://127.0.0.1:{port}{spec['ready']}", process, 120)
         run_wrk(
-            url, spec["body"], threads=args.threads, connections=args.connections, duration=2, work=work
-        )  # warm-up
-        cpu_before = tree_cpu_s(process.pid)
-        result.rps, result.p50_ms, result.p99_ms, result.errors = run_wrk(
-            url,
+            running.url,
             spec["body"],
+            threads=args.threads,
+            connections=args.connections,
+            duration=2,
+            work=work,
+        )  # warm-up
+    except (RuntimeError, TimeoutError, AttributeError) as exc:
+        running.result.note = f"failed: {exc}"
+    return running
+
+
+def load_round(running: Running, args: argparse.Namespace, work: Path) -> None:
+    if running.result.note:
+        return
+    pid = running.process.pid
+    try:
+        cpu_before = tree_cpu_s(pid)
+        rps, p50, p99, errors = run_wrk(
+            running.url,
+            running.spec["body"],
             threads=args.threads,
             connections=args.connections,
             duration=args.duration,
             work=work,
         )
-        result.cpu_us = (tree_cpu_s(process.pid) - cpu_before) / max(1.0, result.rps * args.duration) * 1e6
-        result.rss_mb = tree_rss_mb(process.pid)
-    except (RuntimeError, TimeoutError, AttributeError) as exc:
-        result.note = f"failed: {exc}"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        log.close()
+        cpu_us = (tree_cpu_s(pid) - cpu_before) / max(1.0, rps * args.duration) * 1e6
+        running.rounds.append((rps, p50, p99, errors, cpu_us))
+    except (RuntimeError, AttributeError) as exc:
+        running.result.note = f"failed: {exc}"
+
+
+def stop(running: Running) -> Result:
+    result = running.result
+    if running.rounds:
+        # The median round of each figure: on a shared machine one round can be unlucky.
+        result.rps, result.p50_ms, result.p99_ms, _, result.cpu_us = (
+            statistics.median(r[i] for r in running.rounds) for i in range(5)
+        )
+        result.errors = sum(r[3] for r in running.rounds)
+        result.rss_mb = tree_rss_mb(running.process.pid)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(running.process.pid, signal.SIGTERM)
+    try:
+        running.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(running.process.pid, signal.SIGKILL)
+    running.log.close()
+    spec = running.spec
     result.installed_mb = installed_mb(
         spec["dists"], closure=spec.get("closure", False), python=spec.get("python")
     )
     return result
+
+
+def measure(specs: dict[str, dict], args: argparse.Namespace, work: Path) -> list[Result]:
+    """Every server started once; then ``args.rounds`` rounds of load, one server at a time,
+    the order alternating between rounds, so that a busy moment of a shared machine does
+    not land on one server only. Each figure is the median over the rounds."""
+    running: list[Running] = []
+    try:
+        for name, spec in specs.items():
+            running.append(start(name, spec, args, work))
+        for number in range(args.rounds):
+            for server in running if number % 2 == 0 else running[::-1]:
+                load_round(server, args, work)
+    finally:
+        results = [stop(server) for server in running]
+    if args.rounds > 1:
+        ours = next((s for s in running if s.result.name == "ours"), None)
+        for server in running:
+            if server is ours or ours is None or len(server.rounds) != len(ours.rounds):
+                continue
+            ratios = [o[0] / r[0] for o, r in zip(ours.rounds, server.rounds, strict=True)]
+            server.result.paired = statistics.median(ratios)
+            print(
+                f"throughput ours / {server.result.name} round by round: "
+                f"{', '.join(f'{x:.2f}' for x in ratios)} (median {statistics.median(ratios):.2f})"
+            )
+    return results
 
 
 def main() -> int:
@@ -482,6 +553,9 @@ def main() -> int:
     )
     parser.add_argument("--install-mlserver", action="store_true", help="create --mlserver-venv when missing")
     parser.add_argument("--duration", type=int, default=10, help="seconds of load per server")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds of load per server, alternating (figures: medians)"
+    )
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--request-log-sample", type=float, default=0.01)
@@ -494,12 +568,10 @@ def main() -> int:
     mlflow_dir, ours, mlserver_dir = make_models(work)
     load = os.getloadavg()[0]
     print(
-        f"load average before: {load:.2f}; {os.cpu_count()} cores; {args.connections} connections, {args.duration} s each, one-row requests"
+        f"load average before: {load:.2f}; {os.cpu_count()} cores; {args.connections} connections, "
+        f"{args.rounds} round(s) of {args.duration} s per server, one-row requests"
     )
-    results = [
-        measure(name, spec, args, work)
-        for name, spec in servers(args, work, mlflow_dir, ours, mlserver_dir).items()
-    ]
+    results = measure(servers(args, work, mlflow_dir, ours, mlserver_dir), args, work)
     print(f"load average after: {os.getloadavg()[0]:.2f}\n")
     header = f"{'server':16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ready s':>8} {'RSS MB':>8} {'deps MB':>8} {'CPU us/req':>10} {'errors':>7}"
     print(header)
@@ -527,8 +599,9 @@ def main() -> int:
     reference = next((r for r in results if r.name == "bare-uvicorn" and r.rps), None)
     if ours_result and reference:
         print(
-            f"\nours / bare uvicorn + orjson + ONNX Runtime: throughput {ours_result.rps / reference.rps:.2f}, "
-            f"p99 {ours_result.p99_ms / reference.p99_ms:.2f}, server CPU per request "
+            f"\nours / bare uvicorn + orjson + ONNX Runtime: throughput {ours_result.rps / reference.rps:.2f}"
+            + (f" (round by round: median {reference.paired:.2f})" if reference.paired is not None else "")
+            + f", p99 {ours_result.p99_ms / reference.p99_ms:.2f}, server CPU per request "
             f"{ours_result.cpu_us / reference.cpu_us:.2f} (the goal: throughput at least 1, the others at most 1)"
         )
     print(

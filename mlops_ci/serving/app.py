@@ -84,7 +84,8 @@ class App:
             "/": ("index", self._index),
         }
         self._bytes_per_row = self._example_bytes_per_row()
-        self._routes: dict[str, tuple[str, str | None, str, str]] = {}
+        # V2 model paths seen: name, version, action, endpoint, and whether this server serves them.
+        self._routes: dict[str, tuple[str, str | None, str, str, bool]] = {}
 
     # -- entry point -------------------------------------------------------------------
 
@@ -125,11 +126,12 @@ class App:
         route = self._routes.get(path)
         if route is None:
             route = self._parse_v2_path(path)
-            if len(self._routes) < 256:
+            if len(self._routes) < 256 and len(path) <= 256:
                 self._routes[path] = route
-        name, version, action, endpoint = route
+        name, version, action, endpoint, served = route
         try:
-            self._check_model(name, version)
+            if not served:
+                self._check_model(name, version)
             if action == "infer":
                 if method != "POST":
                     return self._method_not_allowed(endpoint, "POST")
@@ -142,7 +144,7 @@ class App:
         except ServingError as error:
             return self._error(endpoint, error, mlflow=False)
 
-    def _parse_v2_path(self, path: str) -> tuple[str, str | None, str, str]:
+    def _parse_v2_path(self, path: str) -> tuple[str, str | None, str, str, bool]:
         parts = path[len("/v2/models/") :].split("/")
         name = unquote(parts[0])
         rest = parts[1:]
@@ -154,7 +156,8 @@ class App:
         if len(rest) > 1 or action not in ("", "ready", "infer"):
             raise not_found(f"no endpoint {clip(path)}; see /openapi.json")
         endpoint = {"": "v2_metadata", "ready": "v2_model_ready", "infer": "v2_infer"}[action]
-        return name, version, action, endpoint
+        served = name == self.settings.name and version in (None, self.settings.version)
+        return name, version, action, endpoint, served
 
     def _check_model(self, name: str, version: str | None) -> None:
         if name != self.settings.name:

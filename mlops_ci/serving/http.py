@@ -74,6 +74,17 @@ ERROR_REASONS = {
     503: "overloaded",
 }
 JSON = b"application/json"
+_WATCHED_HEADERS = frozenset(
+    (b"content-type", b"content-length", b"transfer-encoding", b"expect", b"content-encoding")
+)
+# Per-request decoding of what repeats (methods, targets, content types): bounded, in
+# entries and in the length of what is kept.
+_CACHE_LIMIT = 256
+_CACHE_KEY_BYTES = 256
+_METHODS: dict[bytes, str] = {}
+_PATHS: dict[bytes, str] = {}
+_CONTENT_TYPES: dict[bytes, str] = {}
+_STATUS_LINES: dict[tuple[int, bytes], bytes] = {}
 
 
 class _Abort(Exception):
@@ -394,6 +405,8 @@ class Connection(asyncio.Protocol):
         if self.head_known > self.config.max_header_bytes:
             self._head_too_large()
         lowered = name.lower()
+        if lowered not in _WATCHED_HEADERS:
+            return
         if lowered == b"content-type":
             self.content_type = value
         elif lowered == b"content-length":
@@ -445,9 +458,9 @@ class Connection(asyncio.Protocol):
         body = b"".join(self.body) if len(self.body) != 1 else self.body[0]
         self.body = []
         request = (
-            self.parser.get_method().decode("ascii", "replace"),
+            _cached(_METHODS, self.parser.get_method(), "ascii"),
             self.url,
-            self.content_type.decode("latin-1"),
+            _cached(_CONTENT_TYPES, self.content_type, "latin-1"),
             body,
             self.parser.should_keep_alive() and not self.parser.should_upgrade(),
             time.perf_counter(),
@@ -498,25 +511,26 @@ class Connection(asyncio.Protocol):
         metrics = server.handler.metrics
         metrics.in_flight -= 1
         keep_alive = keep_alive and not server.shutting_down
-        headers = [
-            b"HTTP/1.1 %d %s\r\n" % (response.status, REASONS.get(response.status, b"Unknown")),
-            b"content-type: %s\r\ncontent-length: %d\r\n" % (response.content_type, len(response.body)),
-            server.date_header,
-        ]
+        start = _STATUS_LINES.get((response.status, response.content_type))
+        if start is None:
+            start = b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: " % (
+                response.status,
+                REASONS.get(response.status, b"Unknown"),
+                response.content_type,
+            )
+            if len(_STATUS_LINES) < _CACHE_LIMIT:
+                _STATUS_LINES[(response.status, response.content_type)] = start
+        body = response.body
+        head = start + b"%d\r\n" % len(body) + server.date_header
         if response.allow:
-            headers.append(b"allow: %s\r\n" % response.allow.encode())
+            head += b"allow: %s\r\n" % response.allow.encode()
         if not keep_alive:
-            headers.append(b"connection: close\r\n")
-        headers.append(b"\r\n")
-        if method != "HEAD":
-            headers.append(response.body)
-        self.transport.write(b"".join(headers))
+            head += b"connection: close\r\n"
+        self.transport.write(head + b"\r\n" + body if method != "HEAD" else head + b"\r\n")
         elapsed = time.perf_counter() - started
-        metrics.record(response.endpoint, response.status, elapsed)
-        if response.reason is not None:
-            metrics.record_error(response.endpoint, response.reason)
-        if response.rows:
-            metrics.record_inference(response.rows, response.inference_s)
+        metrics.record_response(
+            response.endpoint, response.status, elapsed, response.reason, response.rows, response.inference_s
+        )
         if response.status >= 500 or (server.access_sample and random.random() < server.access_sample):
             access_log.info(
                 '%s "%s %s" %d %d %.3fms',
@@ -645,7 +659,25 @@ def _error_response(status: int, message: str) -> bytes:
     )
 
 
+def _cached(cache: dict[bytes, str], raw: bytes, encoding: str) -> str:
+    text = cache.get(raw)
+    if text is None:
+        text = raw.decode(encoding, "replace")
+        if len(cache) < _CACHE_LIMIT and len(raw) <= _CACHE_KEY_BYTES:
+            cache[raw] = text
+    return text
+
+
 def _path(url: bytes) -> str:
+    path = _PATHS.get(url)
+    if path is None:
+        path = _parse_path(url)
+        if len(_PATHS) < _CACHE_LIMIT and len(url) <= _CACHE_KEY_BYTES:
+            _PATHS[url] = path
+    return path
+
+
+def _parse_path(url: bytes) -> str:
     if not url.startswith(b"/"):
         try:
             url = httptools.parse_url(url).path or b"/"

@@ -62,6 +62,23 @@ class Metrics:
             histogram = self.latency[endpoint] = Histogram(LATENCY_BUCKETS)
         histogram.observe(seconds)
 
+    def record_response(
+        self, endpoint: str, status: int, seconds: float, reason: str | None, rows: int, inference_s: float
+    ) -> None:
+        """``record``, ``record_error`` (with a reason) and ``record_inference`` (with rows)
+        of one response, in one call."""
+        self.requests[(endpoint, status)] += 1
+        histogram = self.latency.get(endpoint)
+        if histogram is None:
+            histogram = self.latency[endpoint] = Histogram(LATENCY_BUCKETS)
+        histogram.counts[bisect_left(LATENCY_BUCKETS, seconds)] += 1
+        histogram.sum += seconds
+        if reason is not None:
+            self.errors[(endpoint, reason)] += 1
+        if rows:
+            self.rows.observe(rows)
+            self.inference.observe(inference_s)
+
     def record_error(self, endpoint: str, reason: str) -> None:
         self.errors[(endpoint, reason)] += 1
 

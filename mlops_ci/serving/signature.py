@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,44 @@ class _Group:
         return len(self.columns) > 1 or (len(self.spec.shape) == 2 and self.spec.shape[1] not in (1, -1))
 
 
+@dataclass(slots=True)
+class WholeInput:
+    """A name that, sent as one tensor, feeds one ONNX input on its own (the decoding plan
+    of the quick path): a column with its own [rows, 1] input, or a whole ONNX input."""
+
+    group: _Group
+    datatype: str  # what the values are converted to (the column's, or the input's)
+    column_input: bool  # a column as [rows, 1] (else: a whole ONNX input)
+    key: str = ""  # the ONNX input's name
+    strings: bool = False
+    rank: int = 0
+    tail: list[int] | None = None  # the fixed dimensions after the rows (None: some vary)
+
+    def __post_init__(self) -> None:
+        self.key = self.group.spec.name
+        self.strings = self.datatype == "BYTES"
+        expected = self.group.spec.shape
+        self.rank = len(expected)
+        if all(d > 0 for d in expected[1:]):
+            self.tail = list(expected[1:])
+
+    def feed(self, array: np.ndarray) -> np.ndarray | None:
+        """The feed ``decode`` would make of ``array`` (already of ``datatype``), sent as a
+        whole ONNX input, or None where ``decode`` would reject it."""
+        expected = self.group.spec.shape
+        if array.ndim == 1 and len(expected) == 2:
+            if expected[1] == 1:
+                array = array.reshape(-1, 1)
+            elif expected[1] == array.shape[0] and expected[1] > 1:
+                array = array.reshape(1, -1)
+        if array.ndim != len(expected):
+            return None
+        for want, got in zip(expected[1:], array.shape[1:], strict=False):
+            if want > 0 and got != want:
+                return None
+        return array
+
+
 class InputDecoder:
     """Checks and converts one request's inputs. Built once per model; thread-safe."""
 
@@ -92,6 +131,38 @@ class InputDecoder:
             if len(g.columns) == 1 and g.spec.name not in self.columns
         }
         self.column_names = tuple(self.columns)
+        # Inputs that take a fixed number of rows (checked on every request).
+        self.fixed_rows = tuple(g for g in self.groups if g.spec.shape and g.spec.shape[0] > 0)
+        self.whole_inputs = self._whole_inputs()
+        # One ONNX input of all the columns side by side, in order: rows sent in that order
+        # are that input's tensor already (converted in one call).
+        self.stacked_columns: list[str] | None = None
+        if len(self.groups) == 1 and len(self.groups[0].columns) > 1:
+            group = self.groups[0]
+            if (
+                len(group.columns) == len(self.columns)
+                and len(group.spec.shape) == 2
+                and group.spec.shape[1] == len(group.columns)
+                and all(c.index == i for i, c in enumerate(group.columns))
+                and all(c.datatype == group.spec.datatype for c in group.columns)
+            ):
+                self.stacked_columns = [c.name for c in group.columns]
+
+    def _whole_inputs(self) -> dict[str, WholeInput]:
+        """Name -> plan, for every name whose tensor alone feeds one ONNX input, resolved the
+        way ``decode`` resolves it (column names first, then one-column aliases, then
+        ONNX input names); names ``decode`` would treat otherwise are left out."""
+        plan: dict[str, WholeInput] = {}
+        for group in self.groups:
+            if group.column_input:
+                column = group.columns[0]
+                entry = WholeInput(group, column.datatype, True)
+                plan[column.name] = entry
+                if self.aliases.get(group.spec.name) == column.name:
+                    plan[group.spec.name] = entry
+            elif group.spec.name not in self.columns and group.spec.name not in self.aliases:
+                plan[group.spec.name] = WholeInput(group, group.spec.datatype, False)
+        return plan
 
     # -- public entry points ----------------------------------------------------------
 
@@ -112,7 +183,12 @@ class InputDecoder:
         """
         tensors = tensors or {}
         arrays: dict[str, np.ndarray] = {}
+        together = {} if checked else self._convert_together(columns)
         for name, values in columns.items():
+            converted = together.get(name)
+            if converted is not None:
+                arrays[name] = self._column(self.columns[name], converted, True)
+                continue
             column = self.columns.get(name)
             if column is None:
                 alias = self.aliases.get(name)
@@ -155,12 +231,28 @@ class InputDecoder:
             raise too_large(
                 f"{rows} rows in one request; the server accepts at most {self.max_rows} (split the batch)"
             )
-        fixed = [g for g in self.groups if g.spec.shape and g.spec.shape[0] > 0 and g.spec.shape[0] != rows]
+        fixed = [g for g in self.fixed_rows if g.spec.shape[0] != rows]
         if fixed:
             raise unprocessable(
                 f"input {fixed[0].spec.name!r} takes exactly {fixed[0].spec.shape[0]} rows, got {rows}"
             )
         return feeds, rows
+
+    def _convert_together(self, columns: Mapping[str, Any]) -> dict[str, np.ndarray]:
+        """Columns sent as flat lists, converted with one numpy call per datatype (what
+        ``_column`` would make of each; a column that needs more is left out)."""
+        buckets: dict[str, list[tuple[str, list[Any]]]] = {}
+        for name, values in columns.items():
+            column = self.columns.get(name)
+            if column is not None and type(values) is list and values:
+                buckets.setdefault(column.datatype, []).append((name, values))
+        out: dict[str, np.ndarray] = {}
+        for datatype, parts in buckets.items():
+            if len(parts) > 1:
+                arrays = quick_arrays([values for _, values in parts], datatype)
+                if arrays is not None:
+                    out.update(zip((name for name, _ in parts), arrays, strict=True))
+        return out
 
     def decode_rows(self, rows: list[Any], columns: list[str] | None) -> tuple[dict[str, np.ndarray], int]:
         """Row-major data: a list of rows (lists of values, in ``columns`` order, or in the
@@ -175,6 +267,11 @@ class InputDecoder:
                 raise unprocessable(f"row {i} must be a list of {width} values (one per column)")
         if len(set(columns)) != width:
             raise unprocessable("column names repeat")
+        if rows and columns == self.stacked_columns:
+            group = self.groups[0]
+            array = quick_array(rows, group.spec.datatype)
+            if array is not None and array.ndim == 2:
+                return self.decode({}, {group.spec.name: array})
         data = (
             {name: [row[j] for row in rows] for j, name in enumerate(columns)}
             if rows
@@ -205,11 +302,12 @@ class InputDecoder:
     def _column(self, column: ColumnSpec, values: Any, checked: bool = False) -> np.ndarray:
         """A 1-D array of one column's values, checked against its datatype (``checked``:
         already converted by ``to_array`` for this column's datatype)."""
-        array = (
-            values
-            if checked and isinstance(values, np.ndarray)
-            else to_array(values, column.datatype, column.name)
-        )
+        if checked and isinstance(values, np.ndarray):
+            array = values
+        else:
+            array = quick_array(values, column.datatype) if type(values) is list else None
+            if array is None:
+                array = to_array(values, column.datatype, column.name)
         if array.ndim == 2 and array.shape[1] == 1:
             array = array[:, 0]
         elif array.ndim == 0:
@@ -221,7 +319,9 @@ class InputDecoder:
         return array
 
     def _tensor(self, group: _Group, values: Any) -> np.ndarray:
-        array = to_array(values, group.spec.datatype, group.spec.name)
+        array = quick_array(values, group.spec.datatype) if type(values) is list else None
+        if array is None:
+            array = to_array(values, group.spec.datatype, group.spec.name)
         return self._shape(group, array)
 
     def columns_of(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -259,6 +359,72 @@ class InputDecoder:
                 f"input {clip(group.spec.name)!r} must have shape {_shape_text(expected)}, got {list(array.shape)}"
             )
         return array
+
+
+# Below this magnitude every value fits in float32, and every integer among them is exact
+# in float64: converting through float64 changes no value.
+_SCALE = 2.0**-540
+_BOUND = (2.0**53 * _SCALE) ** 2
+_FLOAT64 = np.dtype(np.float64)
+_ONLY_STR = {str}
+
+
+def quick_array(values: list[Any], datatype: str) -> np.ndarray | None:
+    """What ``to_array`` returns for the usual request - a list of plain numbers or of
+    strings - in fewer numpy calls, or None whenever ``to_array`` might answer otherwise
+    (it then decides, with its messages)."""
+    if datatype == "BYTES":
+        if set(map(type, values)) != _ONLY_STR:  # also rules out nested lists
+            return None
+        return np.array(values, dtype=np.object_)
+    try:
+        array = np.asarray(values)
+    except (ValueError, TypeError):
+        return None
+    return _quick_cast(array, datatype)
+
+
+def quick_arrays(parts: list[list[Any]], datatype: str) -> list[np.ndarray] | None:
+    """``quick_array`` of several flat lists of one datatype, in one numpy conversion:
+    1-D arrays (views of one buffer), or None when any part needs ``to_array``."""
+    if datatype == "BYTES":
+        array = quick_array(list(chain.from_iterable(parts)), datatype)
+    else:
+        try:
+            array = np.asarray(list(chain.from_iterable(parts)))
+        except (ValueError, TypeError):
+            return None
+        # Integers of one part meet floats of another in float64: for FP32 ``_small`` keeps
+        # them below 2**53 (exact); for FP64 it is the one rounding ``to_array`` makes too.
+        array = _quick_cast(array, datatype)
+    if array is None or array.ndim != 1:
+        return None
+    out, start = [], 0
+    for part in parts:
+        out.append(array[start : start + len(part)])
+        start += len(part)
+    return out if start == array.shape[0] else None
+
+
+def _quick_cast(array: np.ndarray, datatype: str) -> np.ndarray | None:
+    source = array.dtype
+    if source == _FLOAT64:
+        if datatype == "FP32":
+            return array.astype(np.float32) if _small(array) else None  # to_array's checks all pass
+        return array if datatype == "FP64" else None
+    if source == NUMPY_TYPES[datatype] and source != np.object_:
+        return array
+    if (datatype == "FP32" or datatype == "FP64") and source.kind in "biu":
+        return array.astype(NUMPY_TYPES[datatype])
+    return None
+
+
+def _small(array: np.ndarray) -> bool:
+    """Every value finite and below 2**53 in magnitude. One dot product of the values
+    scaled by 2**-540: its squares can neither overflow (no warning) nor, at the bound,
+    underflow; NaN and infinity fail the comparison."""
+    scaled = array.reshape(-1) * _SCALE
+    return float(scaled.dot(scaled)) < _BOUND
 
 
 def to_array(values: Any, datatype: str, name: str) -> np.ndarray:
