@@ -29,12 +29,13 @@ class FileRecord:
 
 
 def output_digest(path: Path) -> str:
-    """sha256 of a file; for a folder of part files (Spark), of each file's relative name
-    and digest, in name order."""
+    """sha256 of a file; for a folder of part files (Spark), of each part's relative name
+    and digest, in name order (hidden and ``_`` files, checksums and markers, left out)."""
     if path.is_file():
         return file_digest(path)
     digest = hashlib.sha256()
-    for part in sorted(p for p in path.rglob("*") if p.is_file()):
+    parts = (p for p in path.rglob("*") if p.is_file() and not p.name.startswith((".", "_")))
+    for part in sorted(parts):
         digest.update(f"{part.relative_to(path).as_posix()}\0{file_digest(part)}\n".encode())
     return digest.hexdigest()
 
