@@ -104,9 +104,9 @@ def check_columns(items: Sequence[InputFile], needed: Sequence[str], keep: Seque
         present = set(columns_of(item))
         missing = [c for c in needed if c not in present]
         if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
             raise ScoringInputError(
-                f"{item.path} lacks column{'s' if len(missing) > 1 else ''} {', '.join(missing)} that the "
-                f"model takes"
+                f"{item.path} lacks {len(missing)} column{'s' if len(missing) > 1 else ''} the model takes: {shown}"
             )
         absent = [c for c in keep if c not in present]
         if absent:

@@ -128,7 +128,9 @@ def _pinned(uri: str, store: TrackingStore | None) -> tuple[str, str | None, str
     return f"models:/{name}/{found.version}", name, str(found.version)
 
 
-def _pyfunc(uri: str, name: str | None, version: str | None, reason: str, folder: Path | None) -> ScoringModel:
+def _pyfunc(
+    uri: str, name: str | None, version: str | None, reason: str, folder: Path | None
+) -> ScoringModel:
     log.warning("scoring with MLflow pyfunc: no ONNX model (%s)", reason)
     return ScoringModel(
         uri=uri,

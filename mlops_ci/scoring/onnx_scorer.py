@@ -40,10 +40,13 @@ def output_columns(settings: ModelSettings) -> tuple[OutputColumn, ...]:
         if spec.name == primary.name and spec.role in ("label", "value"):
             columns.append(OutputColumn(PREDICTION, spec.name, None, kind))
         elif spec.role == "probabilities":
-            width = spec.shape[1] if len(spec.shape) == 2 and spec.shape[1] > 0 else len(settings.classes or ())
+            width = (
+                spec.shape[1] if len(spec.shape) == 2 and spec.shape[1] > 0 else len(settings.classes or ())
+            )
             labels = list(settings.classes or range(width))
             columns += [
-                OutputColumn(f"probability_{_clean(label)}", spec.name, i, "float") for i, label in enumerate(labels)
+                OutputColumn(f"probability_{_clean(label)}", spec.name, i, "float")
+                for i, label in enumerate(labels)
             ]
         elif len(spec.shape) == 2 and spec.shape[1] > 1:
             columns += [
@@ -155,7 +158,9 @@ def _numpy(array: Any, name: str) -> np.ndarray:
 
 
 def _null(name: str, row: int) -> None:
-    raise ScoringInputError(f"column {name!r} has a missing (null) value where the model takes a string (row {row} of a batch)")
+    raise ScoringInputError(
+        f"column {name!r} has a missing (null) value where the model takes a string (row {row} of a batch)"
+    )
 
 
 def _clean(label: Any) -> str:

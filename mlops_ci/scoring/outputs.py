@@ -48,7 +48,9 @@ def plan_outputs(
         fmt = item.format if output_format == "auto" else output_format
         path = output_dir / item.relative.with_suffix(SUFFIXES[fmt])
         if path in sources:
-            raise ScoringInputError(f"the output for {item.path} would overwrite an input; choose another output folder")
+            raise ScoringInputError(
+                f"the output for {item.path} would overwrite an input; choose another output folder"
+            )
         plans.append(OutputPlan(item, path, fmt))
     return tuple(plans)
 

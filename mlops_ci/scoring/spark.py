@@ -67,7 +67,7 @@ def score_spark(
             f"({model.fallback_reason}); score it with the local engine"
         )
     try:
-        from pyspark.sql.utils import AnalysisException
+        from pyspark.errors import AnalysisException, PythonException
     except ImportError:
         raise UsageError("the Spark engine needs pyspark: pip install 'mlops-ci[spark]'") from None
     from py4j.protocol import Py4JJavaError
@@ -88,19 +88,15 @@ def score_spark(
                 writer.option("header", True).option("emptyValue", "").csv(target)
             else:
                 writer.parquet(target)
-        except (Py4JJavaError, AnalysisException) as exc:
+        except (Py4JJavaError, AnalysisException, PythonException) as exc:
+            # Bad rows fail the Spark job (FAILFAST parsing, or a worker's ScoringInputError).
             raise ScoringInputError(f"cannot score {plan.input.path} on Spark: {_cause(exc)}") from None
-        except Exception as exc:  # noqa: BLE001 - Python worker errors arrive as PythonException
-            if type(exc).__name__ == "PythonException":
-                raise ScoringInputError(f"cannot score {plan.input.path} on Spark: {_cause(exc)}") from None
-            raise
         rows.append(counter.value)
         progress.advance(counter.value)
     return rows
 
 
 def _read(spark: Any, plan: OutputPlan, scorer: Any, keep: Sequence[str], partitions: int | None) -> Any:
-    from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     if partitions:
@@ -113,7 +109,8 @@ def _read(spark: Any, plan: OutputPlan, scorer: Any, keep: Sequence[str], partit
     spark_types = {"string": T.StringType(), "double": T.DoubleType(), "int64": T.LongType()}
     model_types = {name: _type_name(kind) for name, kind in scorer.read_types().items()}
     fields = [
-        T.StructField(name, spark_types[model_types.get(name, "string")], True) for name in columns_of(plan.input)
+        T.StructField(name, spark_types[model_types.get(name, "string")], True)
+        for name in columns_of(plan.input)
     ]
     frame = (
         spark.read.options(header=True, mode="FAILFAST", nullValue="\u0000", emptyValue="")
