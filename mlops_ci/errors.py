@@ -38,3 +38,13 @@ class ExternalServiceError(MlopsCiError):
 class AccessDeniedError(UsageError):
     """A service refused the job's credentials (HTTP 403): the job holds the wrong identity,
     which its configuration must fix; retrying cannot help."""
+
+
+class SettingError(UsageError):
+    """A usage error about one setting, in the domain's words: ``setting`` is its name
+    (``holdout``, ``checks[0].metric``). The domain never says how the user gives it; the
+    step that owns the setting knows the flag and the config key and adds them."""
+
+    def __init__(self, message: str, *, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting

@@ -19,6 +19,7 @@ from mlops_ci.platforms import detect_platform
 from mlops_ci.report.summary import step_summary_markdown
 from mlops_ci.result import StepResult, now_iso
 from mlops_ci.steps import GLOBAL_OPTIONS, SHARED_OPTIONS, StepContext, all_steps
+from mlops_ci.steps.setting_errors import settings_of
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,9 @@ def run_step(
 
     started_at, started = now_iso(), time.monotonic()
     try:
-        result = step.run(context)
+        # A domain error about a setting is reworded to name its config key and flag.
+        with settings_of(step):
+            result = step.run(context)
     except UsageError:
         raise
     except Exception as exc:

@@ -49,6 +49,11 @@ GITLAB_REPORTS = {
 }
 # Steps whose GitLab job runs even when an earlier stage failed (the gate reports failures).
 GITLAB_ALWAYS = {"gate"}
+# Steps whose GitLab job holds an API token (the gate's, to post the verdict). The job
+# declares an environment, `<job-prefix><step>`, so a project can scope the token's CI/CD
+# variable to it: the jobs that run the merge request's code then never see the token.
+# (`action: verify`: the job only uses the environment, it deploys nothing to it.)
+GITLAB_TOKEN_ENVIRONMENT = {"gate"}
 # When a component's job runs. The model pipeline's steps: in merge requests and on the
 # default branch, not in scheduled pipelines (those are drift's); deploy: on the default
 # branch only, never for an unmerged change; drift: in scheduled pipelines.
@@ -302,10 +307,22 @@ def action_yaml(
     if step_input:
         out.append("        MLOPS_CI_STEP: ${{ inputs.step }}")
     out += [
-        f"        {env}: ${{{{ inputs.{i.name} }}}}" for i in env_inputs for env in (i.env, *i.other_envs)
+        f"        {env}: {input_expression(i, step_input is not None)}"
+        for i in env_inputs
+        for env in (i.env, *i.other_envs)
     ]
     out += ["      run: |"] + ["        " + line if line else "" for line in run_script.splitlines()]
     return "\n".join(out) + "\n"
+
+
+def input_expression(item: Input, by_step: bool) -> str:
+    """The value an input's variable gets. In the root action an input with an expression
+    default (the workflow's token) is set only when the chosen step takes it: `step: train`
+    must not hand the token to the training command's environment."""
+    if not by_step or item.name not in ACTION_DEFAULTS:
+        return f"${{{{ inputs.{item.name} }}}}"
+    steps = json.dumps(sorted(set(item.steps)), separators=(",", ":"))
+    return f"${{{{ contains(fromJSON('{steps}'), inputs.step) && inputs.{item.name} || '' }}}}"
 
 
 def step_action(step: Step) -> str:
@@ -444,6 +461,15 @@ def gitlab_template(step: Step) -> str:
             f"      {kind}: {quoted(artifacts_dir + '/' + name)}"
             for kind, name in GITLAB_REPORTS.get(step.name, {}).items()
         ),
+        *(
+            [
+                "  environment:",
+                f"    name: $[[ inputs.job-prefix ]]{step.name}",
+                "    action: verify",
+            ]
+            if step.name in GITLAB_TOKEN_ENVIRONMENT
+            else []
+        ),
         "  rules:",
         *(
             line
@@ -459,24 +485,24 @@ def gitlab_template(step: Step) -> str:
 
 # The component's install, run at the start of its script. mlops-ci gets a virtualenv of its
 # own outside the project (so it is neither fingerprinted nor an artifact); the training
-# command keeps the image's Python. The virtualenv is keyed by the requirement and the
-# interpreter: on a shell runner the next job reuses it (uv then only refreshes mlops-ci
-# itself), in a container it is new each time. uv installs the ~1 GB of dependencies in
-# seconds where pip takes minutes.
+# command keeps the image's Python. The virtualenv belongs to this job alone, for the reasons
+# actions/install-core.sh gives: on a shell runner an earlier job (a merge request's) can
+# write /tmp and ~/.cache, so a predictable folder or a shared uv cache would hand this job
+# whatever that job left there. `mktemp -d` makes a new folder no earlier job can have
+# planted; uv's cache lives in it unless the pipeline sets UV_CACHE_DIR (a runner whose jobs
+# are all trusted); the folder is removed when the script ends. Python runs isolated (-I) and
+# uv ignores configuration files, since the working directory is the merge request's
+# checkout. uv installs the ~1 GB of dependencies in seconds where pip takes minutes.
 GITLAB_INSTALL = r"""
 printf '\e[0Ksection_start:%s:mlops_ci_install[collapsed=true]\r\e[0KInstalling mlops-ci\n' "$(date +%s)"
 if [ -n "$MLOPS_CI_INSTALL" ]; then
-  venv="${TMPDIR:-/tmp}/mlops-ci-$("$MLOPS_CI_PYTHON" -c 'import hashlib, sys; print(hashlib.sha256(f"{sys.executable} {sys.version} {sys.argv[1]}".encode()).hexdigest()[:16])' "$MLOPS_CI_INSTALL")"
-  exec 9>"$venv.lock"
-  if command -v flock >/dev/null; then flock 9; fi
-  if [ ! -x "$venv/bin/uv" ]; then
-    rm -rf "$venv"
-    "$MLOPS_CI_PYTHON" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "$MLOPS_CI_UV"
-  fi
-  "$venv/bin/uv" pip install --quiet --python "$venv/bin/python" --reinstall-package mlops-ci "$MLOPS_CI_INSTALL"
-  exec 9>&-
-  MLOPS_CI_BIN="$venv/bin/mlops-ci"
+  mlops_ci_work=$(mktemp -d "${TMPDIR:-/tmp}/mlops-ci-XXXXXXXXXX")
+  trap 'rm -rf "$mlops_ci_work"' EXIT
+  "$MLOPS_CI_PYTHON" -I -m venv "$mlops_ci_work/venv"
+  "$mlops_ci_work/venv/bin/python" -I -m pip install --quiet --disable-pip-version-check --no-cache-dir "$MLOPS_CI_UV"
+  "$mlops_ci_work/venv/bin/uv" pip install --quiet --no-config --cache-dir "${UV_CACHE_DIR:-$mlops_ci_work/uv-cache}" --python "$mlops_ci_work/venv/bin/python" "$MLOPS_CI_INSTALL"
+  rm -rf "$mlops_ci_work/uv-cache"
+  MLOPS_CI_BIN="$mlops_ci_work/venv/bin/mlops-ci"
 else
   MLOPS_CI_BIN=$(command -v mlops-ci)
 fi
@@ -538,9 +564,9 @@ def step_action_readme(step: Step, action: dict) -> str:
 Every input is optional: an empty input leaves the setting to `mlops-ci.yaml`
 ([the CLI's `mlops-ci {step.name} --help`](../../README.md) lists the same settings). Inputs reach
 `mlops-ci` only as `MLOPS_CI_*` environment variables, never inside script text. mlops-ci
-installs into a virtualenv of its own in the runner's tool cache (reused by every mlops-ci
-action of the job, and by later jobs on a self-hosted runner); your training command runs
-with the job's own Python.
+installs into a virtualenv of its own in the job's temporary folder, reused by the later
+mlops-ci actions of the same job and never by another job (see `actions/install-core.sh`);
+your training command runs with the job's own Python.
 
 {action_tables(action)}
 """

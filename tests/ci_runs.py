@@ -8,7 +8,12 @@ pipelines are served locally, unchanged in the pipeline text:
 - `uses: mlops-ci/mlops-ci/...@v1` and `include: project: mlops-ci/mlops-ci, ref: v1` get a
   copy of this repository's files (what a tag's tarball holds);
 - `uses: actions/setup-python@v5` gets a stand-in that puts this machine's Python on PATH
-  (GitHub's tool cache cannot be downloaded); `actions/checkout@v4` act handles itself.
+  (GitHub's tool cache cannot be downloaded); `actions/upload-artifact@v4` and
+  `actions/download-artifact@v4` get stand-ins that pass files between the jobs of a run
+  through a folder; `actions/checkout@v4` act handles itself.
+
+Every job installs mlops-ci anew (actions/install-core.sh); the runs share one uv cache
+(UV_CACHE_DIR, what a runner whose jobs are all trusted may set) so that this takes seconds.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +36,8 @@ TOOLS_BIN = REPO / ".tools" / "node_modules" / ".bin"
 ACTION_REPO = "mlops-ci/mlops-ci"
 ACTION_REF = "v1"
 GITLAB_HOST = "gitlab.com"
+# uv's cache for the jobs of the tests, kept between test sessions.
+UV_CACHE = Path(tempfile.gettempdir()) / "mlops-ci-tests-uv-cache"
 
 
 @dataclass
@@ -114,6 +122,74 @@ def setup_python_standin(destination: Path) -> Path:
     return destination
 
 
+UPLOAD_ARTIFACT_STANDIN = """\
+name: upload-artifact (stand-in for the tests)
+description: Copies the files of `path` (globs, one per line) to a folder the run's jobs share.
+inputs:
+  name:
+    description: the artifact's name
+    default: artifact
+  path:
+    description: globs of files
+    required: true
+  include-hidden-files:
+    description: ignored (hidden files are copied)
+    default: "false"
+  retention-days:
+    description: ignored
+    default: ""
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        NAME: ${{{{ inputs.name }}}}
+        PATTERNS: ${{{{ inputs.path }}}}
+      run: |
+        mkdir -p "{store}/$NAME"
+        while IFS= read -r pattern; do
+          for file in $pattern; do if [ -f "$file" ]; then cp "$file" "{store}/$NAME/"; fi; done
+        done <<< "$PATTERNS"
+"""
+
+DOWNLOAD_ARTIFACT_STANDIN = """\
+name: download-artifact (stand-in for the tests)
+description: Copies an artifact the stand-in upload-artifact kept into `path`.
+inputs:
+  name:
+    description: the artifact's name
+    default: artifact
+  path:
+    description: where to put its files
+    default: "."
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      env:
+        NAME: ${{{{ inputs.name }}}}
+        DESTINATION: ${{{{ inputs.path }}}}
+      run: |
+        mkdir -p "$DESTINATION"
+        cp -R "{store}/$NAME/." "$DESTINATION/"
+"""
+
+
+def artifact_standins(work: Path) -> tuple[Path, Path]:
+    """upload-artifact and download-artifact stand-ins sharing a folder, empty at the start
+    of a run."""
+    store = work / "artifacts"
+    shutil.rmtree(store, ignore_errors=True)
+    store.mkdir(parents=True)
+    folders = []
+    for name, text in (("upload", UPLOAD_ARTIFACT_STANDIN), ("download", DOWNLOAD_ARTIFACT_STANDIN)):
+        folder = work / f"{name}-artifact"
+        folder.mkdir(exist_ok=True)
+        (folder / "action.yml").write_text(text.format(store=store))
+        folders.append(folder)
+    return folders[0], folders[1]
+
+
 def run_act(
     project: Path,
     *,
@@ -133,6 +209,7 @@ def run_act(
     event_file = work / "event.json"
     event_file.write_text(json.dumps(payload))
     standin = setup_python_standin(work / "setup-python")
+    upload, download = artifact_standins(work)
     args = [
         str(VENV_BIN / "act"),
         event,
@@ -148,11 +225,15 @@ def run_act(
         "--local-repository",
         f"actions/setup-python@v5={standin}",
         "--local-repository",
+        f"actions/upload-artifact@v4={upload}",
+        "--local-repository",
+        f"actions/download-artifact@v4={download}",
+        "--local-repository",
         f"{ACTION_REPO}@{ACTION_REF}={release}",
     ]
     for key, value in variables.items():
         args += ["--var", f"{key}={value}"]
-    for key, value in (env or {}).items():
+    for key, value in {"UV_CACHE_DIR": str(UV_CACHE), **(env or {})}.items():
         args += ["--env", f"{key}={value}"]
     for key, value in (secrets or {}).items():
         args += ["--secret", f"{key}={value}"]
@@ -206,7 +287,7 @@ def run_gitlab_ci_local(
     """Every job in a shell on this host (`--force-shell-executor`: the components name an
     image). Jobs keep their temporary files (mlops-ci's virtualenv) under ``tmp``."""
     command = [str(TOOLS_BIN / "gitlab-ci-local"), "--force-shell-executor", *args]
-    for key, value in variables.items():
+    for key, value in {"UV_CACHE_DIR": str(UV_CACHE), **variables}.items():
         command += ["--variable", f"{key}={value}"]
     return _run(command, cwd=project, timeout=timeout, env=tool_env(TMPDIR=str(tmp)) if tmp else None)
 

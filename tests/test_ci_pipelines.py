@@ -220,9 +220,10 @@ def test_example_github_workflow_runs_with_act_on_a_pull_request_then_on_main(
     for step in GITHUB_STEPS:
         assert f"✅  Success - Main {ACTION_REPO}/actions/{step}@{ACTION_REF}" in run.log
         assert f"{step}: passed - " in run.log
-    # Installed once (unless an earlier test's job did), then reused by the next actions.
+    # Installed once per job (the model job, the gate job), then reused by the job's next
+    # actions; never by another job.
     installs, reuses = run.log.count("::group::Installing mlops-ci"), run.log.count("is already installed")
-    assert installs <= 1 and installs + reuses == len(GITHUB_STEPS)
+    assert installs == 2 and reuses == len(GITHUB_STEPS) - 2
     assert "🏁  Job succeeded" in run.log
     for step in MAIN_BRANCH_ONLY:  # not for a pull request
         assert f"{step}: passed - " not in run.log
@@ -321,8 +322,10 @@ def test_components_run_in_merge_requests_and_deploy_on_the_default_branch_only(
 
 # --------------------------------------------------------------------------- script injection
 
-# Records which Python ran it: the job's, never mlops-ci's own virtualenv.
+# Records which Python ran it (the job's, never mlops-ci's own virtualenv) and which
+# token-named variables it was handed.
 FIT = """\
+import os
 import sys
 
 import mlflow
@@ -333,6 +336,7 @@ from sklearn.linear_model import LogisticRegression
 X = np.arange(40, dtype=float).reshape(20, 2)
 with mlflow.start_run():
     mlflow.set_tag("python", sys.executable)
+    mlflow.set_tag("tokens", " ".join(sorted(k for k, v in os.environ.items() if "TOKEN" in k and v)))
     mlflow.sklearn.log_model(LogisticRegression().fit(X, X[:, 0] > 20), name="model")
 """
 
@@ -364,6 +368,8 @@ def assert_arrived_verbatim(client, name: str, value: str, marker: Path) -> str:
     # The training command ran with the job's Python (the test interpreter's folder is first
     # on the job's PATH), not with mlops-ci's own virtualenv.
     assert Path(run.data.tags["python"]).parent == VENV_BIN
+    # No GitHub token reached the training command through the action (the job has one).
+    assert "GITHUB_TOKEN" not in run.data.tags["tokens"], run.data.tags["tokens"]
     return run.info.run_id
 
 
@@ -416,6 +422,7 @@ def test_hostile_input_reaches_the_root_action_verbatim(
         release=release,
         variables={},
         action_cache=act_cache,
+        secrets={"GITHUB_TOKEN": FORGE_TOKEN},
     )
     show(run)
     run.assert_ok()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from mlops_ci.errors import UsageError
+from mlops_ci.errors import SettingError as _SettingError
 
 
-class SettingError(UsageError):
+class SettingError(_SettingError):
     """A deployment setting has a value that cannot be used (exit 2).
 
     ``setting`` is the domain name of the setting (kebab-case: ``name``, ``namespace``,
@@ -13,6 +13,5 @@ class SettingError(UsageError):
     say it in its own terms (``--kubernetes-version must look like 1.30, got 'x'``)."""
 
     def __init__(self, setting: str, problem: str) -> None:
-        self.setting = setting
         self.problem = problem
-        super().__init__(f"{setting} {problem}")
+        super().__init__(f"{setting} {problem}", setting=setting)

@@ -4,27 +4,37 @@ and GitHub test-report actions show the checks next to the unit tests."""
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mlops_ci.report.summary import number
 from mlops_ci.result import Check, StepResult, write_text_atomic
 
 
 def junit_xml(result: StepResult) -> str:
+    return junit_suite_xml(
+        result.step, result.checks, started_at=result.started_at, duration_s=result.duration_s
+    )
+
+
+def junit_suite_xml(step: str, checks: Sequence[Any], *, started_at: str, duration_s: float = 0.0) -> str:
+    """JUnit XML of ``checks``: ``Check``s, or a domain's records with the same fields (a step
+    that logs the file with its other reports writes it before its result exists)."""
     suite = ET.Element(
         "testsuite",
         {
-            "name": f"mlops-ci {result.step}",
-            "tests": str(len(result.checks)),
-            "failures": str(sum(c.status == "failed" for c in result.checks)),
-            "errors": str(sum(c.status == "error" for c in result.checks)),
-            "skipped": str(sum(c.status == "skipped" for c in result.checks)),
-            "timestamp": result.started_at,
-            "time": f"{result.duration_s:.3f}",
+            "name": f"mlops-ci {step}",
+            "tests": str(len(checks)),
+            "failures": str(sum(c.status == "failed" for c in checks)),
+            "errors": str(sum(c.status == "error" for c in checks)),
+            "skipped": str(sum(c.status == "skipped" for c in checks)),
+            "timestamp": started_at,
+            "time": f"{duration_s:.3f}",
         },
     )
-    for check in result.checks:
-        suite.append(_case(result.step, check))
+    for check in checks:
+        suite.append(_case(step, check))
     root = ET.Element("testsuites", {"name": "mlops-ci"})
     root.append(suite)
     ET.indent(root)
@@ -74,4 +84,9 @@ def _numbers(check: Check) -> str:
 
 def write_junit(result: StepResult, path: Path) -> Path:
     write_text_atomic(path, junit_xml(result))
+    return path
+
+
+def write_junit_suite(step: str, checks: Sequence[Any], path: Path, *, started_at: str) -> Path:
+    write_text_atomic(path, junit_suite_xml(step, checks, started_at=started_at))
     return path

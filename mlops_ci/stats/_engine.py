@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops_ci.stats.metrics import AggregateMetric, Encoding, LinearMetric, Metric, RankMetric
+from mlops_ci.stats._core import AGGREGATE, LINEAR, RANK, Encoding, MetricSpec, Prepared
 
 POISSON_MIN_ROWS = 20_000
 CELL_LIMIT = 4096
@@ -54,7 +54,7 @@ ProgressCallback = Callable[[int, int], None]
 class Term:
     """One metric on one model's (encoded) predictions."""
 
-    metric: Metric
+    metric: MetricSpec
     pred: np.ndarray
 
 
@@ -68,23 +68,6 @@ class TermOutput:
     jack: np.ndarray
     jack_weight: np.ndarray
     path: str
-
-
-@dataclass
-class Prepared:
-    """Validated, encoded inputs: ``y`` is (n, S) class codes or floats."""
-
-    y: np.ndarray
-    enc: Encoding
-    batched: bool
-
-    @property
-    def n(self) -> int:
-        return self.y.shape[0]
-
-    @property
-    def S(self) -> int:
-        return self.y.shape[1]
 
 
 @dataclass
@@ -172,9 +155,7 @@ class _Progress:
 
 def _plan(prep: Prepared, terms: Sequence[Term], scheme: str) -> _Plan:
     plan = _Plan()
-    label_terms = [
-        i for i, t in enumerate(terms) if isinstance(t.metric, LinearMetric) and t.metric.input == "labels"
-    ]
+    label_terms = [i for i, t in enumerate(terms) if t.metric.kind == LINEAR and t.metric.input == "labels"]
     distinct = {id(terms[i].pred) for i in label_terms}
     k = max(prep.enc.n_classes, 1)
     use_cells = bool(label_terms) and k ** (len(distinct) + 1) <= CELL_LIMIT
@@ -182,14 +163,14 @@ def _plan(prep: Prepared, terms: Sequence[Term], scheme: str) -> _Plan:
         metric = term.metric
         if i in label_terms and use_cells:
             plan.cells.append(i)
-        elif isinstance(metric, LinearMetric):
+        elif metric.kind == LINEAR:
             plan.linear.append(i)
-        elif isinstance(metric, RankMetric):
+        elif metric.kind == RANK:
             plan.rank.append(i)
-        elif isinstance(metric, AggregateMetric):
+        elif metric.kind == AGGREGATE:
             plan.aggregate.append(i)
         else:
-            raise TypeError(f"`metric` {metric.name!r} has an unknown kind {type(metric).__name__}")
+            raise TypeError(f"`metric` {metric.name!r} has an unknown kind {metric.kind!r}")
     return plan
 
 
@@ -390,7 +371,6 @@ def _linear_inputs(prep: Prepared, terms: Sequence[Term], plan: _Plan, scheme: s
     width = 0
     for i in plan.linear:
         metric = terms[i].metric
-        assert isinstance(metric, LinearMetric)
         f = np.asarray(metric.features(prep.y, terms[i].pred, enc), dtype=np.float64)
         blocks.append(f)
         sl = slice(width, width + f.shape[-1])
@@ -554,15 +534,13 @@ def _poisson_batches(n, n_resamples, F, seed, workers, consume, reporter, *, nee
 # --- custom aggregate metrics ------------------------------------------------------------
 
 
-def _decode(values: np.ndarray, enc: Encoding, metric: Metric, *, truth: bool) -> np.ndarray:
+def _decode(values: np.ndarray, enc: Encoding, metric: MetricSpec, *, truth: bool) -> np.ndarray:
     if enc.classes is None or (not truth and metric.input != "labels"):
         return values
     return enc.classes[values]
 
 
-def _call_aggregate(
-    metric: AggregateMetric, y: np.ndarray, p: np.ndarray, weight: np.ndarray | None
-) -> float:
+def _call_aggregate(metric: MetricSpec, y: np.ndarray, p: np.ndarray, weight: np.ndarray | None) -> float:
     function = metric.function
     assert function is not None
     try:
@@ -593,7 +571,6 @@ def _accepts_weight(function: Callable[..., Any]) -> bool:
 
 def _aggregate_batch(prep: Prepared, term: Term, W: np.ndarray) -> np.ndarray:
     metric = term.metric
-    assert isinstance(metric, AggregateMetric)
     out = np.empty((W.shape[0], prep.S))
     for s in range(prep.S):
         y = _decode(prep.y[:, s], prep.enc, metric, truth=True)
@@ -606,7 +583,6 @@ def _aggregate_batch(prep: Prepared, term: Term, W: np.ndarray) -> np.ndarray:
 def _aggregate_point_and_jack(prep: Prepared, term: Term) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Point value, and a grouped (delete-a-group) jackknife for the BCa acceleration."""
     metric = term.metric
-    assert isinstance(metric, AggregateMetric)
     n, S = prep.n, prep.S
     groups = min(n, JACKKNIFE_GROUPS)
     assignment = np.random.default_rng(0).permutation(n) % groups
@@ -621,14 +597,3 @@ def _aggregate_point_and_jack(prep: Prepared, term: Term) -> tuple[np.ndarray, n
             jack[g, s] = _call_aggregate(metric, y[keep], p[keep], None)
     weight = np.ones((groups, S))
     return point, jack, weight
-
-
-def point_estimate(y_true: Any, y_pred: Any, metric: Metric) -> float:
-    """A metric on one sample, through the same code the bootstrap uses."""
-    from mlops_ci.stats._prepare import prepare
-
-    prep, preds = prepare(metric, y_true, [("y_pred", y_pred)])
-    out = resample_terms(
-        prep, [Term(metric, preds[0])], n_resamples=1, seed=np.random.SeedSequence(0), workers=1
-    )
-    return float(out[0].point[0])

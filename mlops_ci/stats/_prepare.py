@@ -9,18 +9,19 @@ from typing import Any
 import numpy as np
 
 from mlops_ci.stats._checks import as_1d_or_2d, check_same_rows
-from mlops_ci.stats._engine import Prepared
-from mlops_ci.stats.metrics import Encoding, Metric
+from mlops_ci.stats._core import Encoding, MetricSpec, Prepared
 
 
 def prepare(
-    metric: Metric, y_true: Any, predictions: Sequence[tuple[str, Any]]
+    metric: MetricSpec, y_true: Any, predictions: Sequence[tuple[str, Any]]
 ) -> tuple[Prepared, list[np.ndarray]]:
     """Inputs for one metric applied to one or more models' predictions."""
     return prepare_terms(y_true, [(metric, name, pred) for name, pred in predictions])
 
 
-def prepare_terms(y_true: Any, items: Sequence[tuple[Metric, str, Any]]) -> tuple[Prepared, list[np.ndarray]]:
+def prepare_terms(
+    y_true: Any, items: Sequence[tuple[MetricSpec, str, Any]]
+) -> tuple[Prepared, list[np.ndarray]]:
     """Inputs for several (metric, parameter name, predictions) items on the same rows.
 
     ``y_true`` of shape (n,) is one problem; (n, S) is a batch of S independent problems
@@ -138,7 +139,7 @@ def prepare_terms(y_true: Any, items: Sequence[tuple[Metric, str, Any]]) -> tupl
     return Prepared(y=codes_y.astype(np.int64), enc=enc, batched=batched), _dedupe(items, encoded)
 
 
-def _dedupe(items: Sequence[tuple[Metric, str, Any]], arrays: list[np.ndarray]) -> list[np.ndarray]:
+def _dedupe(items: Sequence[tuple[MetricSpec, str, Any]], arrays: list[np.ndarray]) -> list[np.ndarray]:
     """The same input object gives the same encoded array object (so the engine knows two
     terms score the same predictions)."""
     seen: dict[int, np.ndarray] = {}
@@ -169,7 +170,7 @@ def _check_kinds(name: str, array: np.ndarray, y: np.ndarray) -> None:
         )
 
 
-def _one_param(items: Sequence[tuple[Metric, str, Any]], key: str) -> Any:
+def _one_param(items: Sequence[tuple[MetricSpec, str, Any]], key: str) -> Any:
     values = [m.params[key] for m, _, _ in items if key in m.params]
     if not values:
         return None

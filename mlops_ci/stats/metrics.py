@@ -21,22 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from mlops_ci.stats._core import AGGREGATE, LINEAR, RANK, Encoding
+from mlops_ci.stats._engine import Term, resample_terms
+from mlops_ci.stats._prepare import prepare
+
 INPUTS = ("labels", "scores", "values")
 TASKS = ("classification", "regression")
 EPS = np.finfo(np.float64).eps
-
-
-@dataclass(frozen=True)
-class Encoding:
-    """What a metric needs to know about the labels: the class list (sorted), and the
-    index of the positive class for binary metrics."""
-
-    classes: np.ndarray | None = None
-    pos: int | None = None
-
-    @property
-    def n_classes(self) -> int:
-        return 0 if self.classes is None else len(self.classes)
 
 
 @dataclass(frozen=True)
@@ -56,7 +47,8 @@ class Metric:
     binary_only: bool = False
     params: Mapping[str, Any] = field(default_factory=dict)
 
-    kind = "linear"
+    # How the engine computes it: each subclass says (``_core.LINEAR``, ``RANK``, ``AGGREGATE``).
+    kind = ""
 
     def with_params(self, **params: Any) -> Metric:
         from dataclasses import replace
@@ -66,8 +58,6 @@ class Metric:
 
     def __call__(self, y_true: Any, y_pred: Any) -> float:
         """The metric on one sample (for convenience and for cross-checks)."""
-        from mlops_ci.stats._engine import point_estimate
-
         return point_estimate(y_true, y_pred, self)
 
 
@@ -80,14 +70,14 @@ class LinearMetric(Metric):
     # The per-row loss whose mean is the metric (for paired t / Wilcoxon), when there is one.
     per_row: Callable[[np.ndarray, np.ndarray, Encoding], np.ndarray] | None = None
 
-    kind = "linear"
+    kind = LINEAR
 
 
 @dataclass(frozen=True)
 class RankMetric(Metric):
     """ROC AUC (binary, or one-vs-rest macro average over classes)."""
 
-    kind = "rank"
+    kind = RANK
 
 
 @dataclass(frozen=True)
@@ -96,7 +86,16 @@ class AggregateMetric(Metric):
 
     function: Callable[..., Any] | None = None
 
-    kind = "aggregate"
+    kind = AGGREGATE
+
+
+def point_estimate(y_true: Any, y_pred: Any, metric: Metric) -> float:
+    """A metric on one sample, through the same code the bootstrap uses."""
+    prep, preds = prepare(metric, y_true, [("y_pred", y_pred)])
+    out = resample_terms(
+        prep, [Term(metric, preds[0])], n_resamples=1, seed=np.random.SeedSequence(0), workers=1
+    )
+    return float(out[0].point[0])
 
 
 # --- feature helpers -------------------------------------------------------------------

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
-from mlops_ci.result import StepResult, read_step_result
+from mlops_ci.result import StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
+from mlops_ci.tracking.registration import RegisterRequest
 from mlops_ci.tracking.registry import check_alias, check_model_name
 
 OPTIONS = (
@@ -33,95 +34,53 @@ OUTPUTS = (
     Output("model-version-url", "Link to the version in the MLflow UI (only with a tracking server)"),
 )
 
-# Lineage tags copied from the training run onto the version, under shorter names.
-RUN_LINEAGE = {
-    "mlflow.source.git.commit": "mlops_ci.commit",
-    "mlflow.source.git.branch": "mlops_ci.branch",
-    "mlflow.source.git.repoURL": "mlops_ci.repository_url",
-    "mlops_ci.data_fingerprint": "mlops_ci.data_fingerprint",
-    "mlops_ci.code_fingerprint": "mlops_ci.code_fingerprint",
-    "mlops_ci.fingerprint": "mlops_ci.fingerprint",
-    "mlops_ci.ci.pr": "mlops_ci.pr",
-    "mlops_ci.ci.pipeline_url": "mlops_ci.pipeline_url",
-}
-
 
 def run(ctx: StepContext) -> StepResult:
-    opts = ctx.options
-    name = check_model_name(opts.model_name)
-    aliases = [check_alias(alias) for alias in opts.alias]
-    if ctx.run_context.pr:
-        aliases.append(check_alias(f"pr-{ctx.run_context.pr}"))
-    run_id = opts.run_id or _run_id_from_train_result(ctx)
+    from mlops_ci.tracking.registration import register
 
-    from mlops_ci.tracking import registry, runs
-    from mlops_ci.tracking.store import connect
-
-    store = ctx.store
-    client = connect(store)
-    run = runs.get_run(client, run_id, store)
-    if run.info.status != "FINISHED":
-        raise UsageError(f"run {run_id} is {run.info.status}; only a finished training run can be registered")
-    model = runs.find_logged_model(client, run)
-    if model is None:
-        raise UsageError(f"run {run_id} logged no model; nothing to register")
-
-    tags = {short: run.data.tags[key] for key, short in RUN_LINEAGE.items() if run.data.tags.get(key)}
-    current = ctx.run_context
-    tags.update(
-        {
-            key: value
-            for key, value in {
-                "mlops_ci.run_id": run_id,
-                "mlops_ci.pr": current.pr,
-                "mlops_ci.pipeline_url": current.pipeline_url,
-                "mlops_ci.triggered_by": current.actor,
-                "mlops_ci.platform": current.platform,
-            }.items()
-            if value
-        }
-    )
-    description = run.data.tags.get("mlops_ci.git.message")
-
-    version, created = registry.register_version(
-        client,
-        store,
-        name=name,
-        run_id=run_id,
-        source=model.model_uri,
-        model_id=model.model_id,
-        tags=tags,
-        description=description,
-    )
-    registry.set_aliases(client, store, name, version.version, aliases)
+    outcome = register(_request(ctx))
     outputs = {
-        "model-name": name,
-        "model-version": str(version.version),
-        "model-uri": f"models:/{name}/{version.version}",
-        "created": "true" if created else "false",
-        "aliases": ",".join(aliases),
-        "run-id": run_id,
+        "model-name": outcome.model_name,
+        "model-version": outcome.version,
+        "model-uri": outcome.model_uri,
+        "created": "true" if outcome.created else "false",
+        "aliases": ",".join(outcome.aliases),
+        "run-id": outcome.run_id,
     }
-    url = runs.model_version_url(store, name, str(version.version))
-    if url:
-        outputs["model-version-url"] = url
+    if outcome.version_url:
+        outputs["model-version-url"] = outcome.version_url
     summary = (
-        f"{'registered' if created else 'run already registered:'} {name} version "
-        f"{version.version} from run {run_id}; aliases {', '.join(aliases)}"
+        f"{'registered' if outcome.created else 'run already registered:'} {outcome.model_name} version "
+        f"{outcome.version} from run {outcome.run_id}; aliases {', '.join(outcome.aliases)}"
     )
     return StepResult(step="register", status="passed", summary=summary, outputs=outputs)
 
 
-def _run_id_from_train_result(ctx: StepContext) -> str:
+def _request(ctx: StepContext) -> RegisterRequest:
+    name = check_model_name(ctx.options.model_name)
+    aliases = [check_alias(alias) for alias in ctx.options.alias]
+    if ctx.run_context.pr:
+        aliases.append(check_alias(f"pr-{ctx.run_context.pr}"))
+    return RegisterRequest(
+        model_name=name,
+        run_id=ctx.options.run_id or _trained_run_id(ctx),
+        aliases=tuple(aliases),
+        store=ctx.store,
+        run_context=ctx.run_context,
+    )
+
+
+def _trained_run_id(ctx: StepContext) -> str:
+    """The run of the last `mlops-ci train` in the out-dir, when it produced a model."""
+    trained = ctx.earlier("train")
     path = ctx.out_dir / "train.json"
-    if not path.is_file():
+    if trained is None:
         raise UsageError(f"no run to register: pass --run-id, or run `mlops-ci train` first (no {path})")
-    result = read_step_result(path)
-    run_id = result.outputs.get("run-id")
-    if result.status not in ("passed", "skipped") or not run_id:
+    run_id = trained.outputs.get("run-id")
+    if trained.status not in ("passed", "skipped") or not run_id:
         raise UsageError(
             f"the last training in {path} did not produce a model (status "
-            f"{result.status}); fix training, or pass --run-id"
+            f"{trained.status}); fix training, or pass --run-id"
         )
     return run_id
 

@@ -4,22 +4,12 @@ data, parameters and environment recorded, and reuse an identical earlier run.""
 from __future__ import annotations
 
 import logging
-import time
-from typing import Any
 
-from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
 from mlops_ci.result import StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
-from mlops_ci.tracking.command import prepare_command, run_command
-from mlops_ci.tracking.fingerprint import (
-    code_files,
-    combined_data_fingerprint,
-    fingerprint_code,
-    fingerprint_data,
-    step_fingerprint,
-)
-from mlops_ci.tracking.store import LOCAL_STORE_DIR
+from mlops_ci.tracking.training import LOG_NAME, TrainOutcome, TrainRequest
+from mlops_ci.tracking.training_run import ARTIFACT_DIR
 
 log = logging.getLogger(__name__)
 
@@ -88,167 +78,73 @@ OUTPUTS = (
     Output("run-url", "Link to the run in the MLflow UI (only with a tracking server)"),
 )
 
-FINGERPRINT_VERSION = 1
-LOG_ARTIFACT_DIR = "mlops-ci"
-
 
 def run(ctx: StepContext) -> StepResult:
+    from mlops_ci.tracking.training import train
+
+    outcome = train(_request(ctx))
+    if outcome.reused:
+        log.info(
+            "train: code, data and parameters are unchanged since run %s; reusing it (--force to train anyway)",
+            outcome.run_id,
+        )
+    return _result(outcome)
+
+
+def _request(ctx: StepContext) -> TrainRequest:
     opts = ctx.options
-    # Everything that can be wrong with the inputs is checked before MLflow is touched.
-    command = prepare_command(
-        opts.command,
-        params=opts.params,
+    return TrainRequest(
+        command=opts.command,
+        params=dict(opts.params),
+        data=tuple(opts.data),
         seed=opts.seed,
+        code=tuple(opts.code),
         project_dir=ctx.project_dir,
-        env=ctx.env,
-        pass_env=opts.pass_env,
+        log_dir=ctx.out_dir,
+        store=ctx.store,
+        experiment=ctx.experiment_name,
+        run_context=ctx.run_context,
+        env=dict(ctx.env),
+        run_name=opts.run_name,
+        pass_env=tuple(opts.pass_env),
+        force=opts.force,
+        timeout_s=opts.timeout * 60 if opts.timeout else None,
     )
-    data = [fingerprint_data(path, project_dir=ctx.project_dir) for path in opts.data]
-    excluded = [*opts.data, opts.out_dir, ctx.project_dir / LOCAL_STORE_DIR]
-    files = code_files(ctx.project_dir, include=opts.code, exclude=excluded)
-    if opts.code and not files:
-        raise UsageError(
-            f"train.code patterns {', '.join(opts.code)} match no file in "
-            f"{ctx.project_dir}; fix them or leave train.code unset"
-        )
-    code_fingerprint = fingerprint_code(ctx.project_dir, files)
-    data_fingerprint = combined_data_fingerprint(data)
-    fingerprint = step_fingerprint(
-        {
-            "version": FINGERPRINT_VERSION,
-            "code": code_fingerprint,
-            "data": data_fingerprint,
-            "params": {key: str(value) for key, value in opts.params.items()},
-            "command": opts.command,
-            "seed": opts.seed,
-        }
-    )
-    log.info("train: %d code files, %d data inputs, fingerprint %s", len(files), len(data), fingerprint[:12])
 
-    from mlops_ci.tracking import runs
-    from mlops_ci.tracking.store import connect, get_or_create_experiment
 
-    store = ctx.store
-    client = connect(store)
-    experiment_id = get_or_create_experiment(client, ctx.experiment_name, store)
-
-    if not opts.force:
-        reusable = runs.find_reusable_run(client, experiment_id, fingerprint, store)
-        if reusable is not None:
-            run, model = reusable
-            log.info(
-                "train: code, data and parameters are unchanged since run %s; reusing it "
-                "(--force to train anyway)",
-                run.info.run_id,
+def _result(outcome: TrainOutcome) -> StepResult:
+    artifacts = [str(outcome.log_path)] if outcome.log_path else []
+    if not outcome.has_model:
+        if outcome.result == "command-failed":
+            summary = (
+                f"training command {outcome.failure} after {outcome.elapsed_s:.0f} s; its output is in "
+                f"{outcome.log_path} and on run {outcome.run_id} ({ARTIFACT_DIR}/{LOG_NAME})"
             )
-            return _result(
-                ctx,
-                "skipped",
-                store,
-                experiment_id,
-                run.info.run_id,
-                model,
-                fingerprint,
-                reused=True,
-                summary=f"reused run {run.info.run_id}: code, data and parameters unchanged",
-            )
-
-    from mlops_ci.tracking.training_run import TrainingRun
-
-    training = TrainingRun.start(
-        client,
-        store,
-        experiment_id=experiment_id,
-        ctx=ctx,
-        command=command,
-        data=data,
-        fingerprints={"step": fingerprint, "code": code_fingerprint, "data": data_fingerprint},
-        code_files=len(files),
-    )
-    log_path = ctx.out_dir / "train.log"
-    started = time.monotonic()
-    try:
-        outcome = run_command(
-            training.command,
-            log_path=log_path,
-            timeout_s=opts.timeout * 60 if opts.timeout else None,
-            on_abort=training.mark_killed,
-        )
-    except UsageError as exc:
-        training.finish("FAILED", note=str(exc))
-        raise
-    elapsed = time.monotonic() - started
-    training.attach_log(log_path)
-    if not outcome.succeeded:
-        training.finish("FAILED")
-        return StepResult(
-            step="train",
-            status="failed",
-            summary=(
-                f"training command {outcome.describe()} after {elapsed:.0f} s; its output is in "
-                f"{log_path} and on run {training.run_id} ({LOG_ARTIFACT_DIR}/train.log)"
-            ),
-            outputs={"run-id": training.run_id, "experiment-id": experiment_id, "reused": "false"},
-            artifacts=[str(log_path)],
-        )
-    model = training.logged_model()
-    if model is None:
-        training.finish("FAILED", note="the training command logged no model")
-        return StepResult(
-            step="train",
-            status="failed",
-            summary=(
-                f"the training command finished but logged no model to run {training.run_id}; call "
+        else:
+            summary = (
+                f"the training command finished but logged no model to run {outcome.run_id}; call "
                 "mlflow.<flavor>.log_model(...) or mlflow.autolog() in the training script"
-            ),
-            outputs={"run-id": training.run_id, "experiment-id": experiment_id, "reused": "false"},
-            artifacts=[str(log_path)],
+            )
+        outputs = {"run-id": outcome.run_id, "experiment-id": outcome.experiment_id, "reused": "false"}
+        return StepResult(
+            step="train", status="failed", summary=summary, outputs=outputs, artifacts=artifacts
         )
-    training.finish("FINISHED")
-    return _result(
-        ctx,
-        "passed",
-        store,
-        experiment_id,
-        training.run_id,
-        model,
-        fingerprint,
-        reused=False,
-        summary=f"trained run {training.run_id} in {elapsed:.1f} s",
-        artifacts=[str(log_path)],
-    )
-
-
-def _result(
-    ctx: StepContext,
-    status: str,
-    store: Any,
-    experiment_id: str,
-    run_id: str,
-    model: Any,
-    fingerprint: str,
-    *,
-    reused: bool,
-    summary: str,
-    artifacts: list[str] | None = None,
-) -> StepResult:
-    from mlops_ci.tracking.runs import run_url
-
     outputs = {
-        "run-id": run_id,
-        "model-uri": model.model_uri,
-        "model-id": model.model_id,
-        "experiment-id": experiment_id,
-        "reused": "true" if reused else "false",
-        "fingerprint": fingerprint,
-        "tracking-uri": store.display_uri,
+        "run-id": outcome.run_id,
+        "model-uri": outcome.model_uri or "",
+        "model-id": outcome.model_id or "",
+        "experiment-id": outcome.experiment_id,
+        "reused": "true" if outcome.reused else "false",
+        "fingerprint": outcome.fingerprint,
+        "tracking-uri": outcome.tracking_uri,
     }
-    url = run_url(store, experiment_id, run_id)
-    if url:
-        outputs["run-url"] = url
-    return StepResult(
-        step="train", status=status, summary=summary, outputs=outputs, artifacts=artifacts or []
-    )
+    if outcome.run_url:
+        outputs["run-url"] = outcome.run_url
+    if outcome.reused:
+        status, summary = "skipped", f"reused run {outcome.run_id}: code, data and parameters unchanged"
+    else:
+        status, summary = "passed", f"trained run {outcome.run_id} in {outcome.elapsed_s:.1f} s"
+    return StepResult(step="train", status=status, summary=summary, outputs=outputs, artifacts=artifacts)
 
 
 STEP = Step(

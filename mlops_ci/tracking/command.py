@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from mlops_ci.errors import UsageError
+from mlops_ci.errors import SettingError, UsageError
 from mlops_ci.tracking.child_env import child_environment
 
 log = logging.getLogger(__name__)
@@ -74,13 +74,15 @@ def prepare_command(
     and without CI / code-host credentials (see ``child_env``), except the exact names in
     ``pass_env``."""
     if not command or not command.strip():
-        raise UsageError("no training command: set train.command in mlops-ci.yaml or pass --command")
+        raise SettingError("no training command", setting="command")
     if seed > MAX_HASH_SEED:
-        raise UsageError(f"--seed must be at most {MAX_HASH_SEED}, got {seed}")
+        raise SettingError(f"the seed must be at most {MAX_HASH_SEED}, got {seed}", setting="seed")
     try:
         argv = shlex.split(command)
     except ValueError as exc:
-        raise UsageError(f"training command cannot be parsed ({exc}); check its quoting") from None
+        raise SettingError(
+            f"training command cannot be parsed ({exc}); check its quoting", setting="command"
+        ) from None
     values = {key: str(value) for key, value in params.items()}
     values.setdefault("seed", str(seed))
     argv = [_substitute(arg, values) for arg in argv]
@@ -110,9 +112,9 @@ def _substitute(arg: str, values: Mapping[str, str]) -> str:
             return token[0]
         name = match.group(1)
         if name not in values:
-            raise UsageError(
-                f"training command uses {{{name}}} but there is no parameter {name!r}; add it to "
-                f"train.params in mlops-ci.yaml or pass --param {name}=VALUE"
+            raise SettingError(
+                f"training command uses {{{name}}} but there is no parameter {name!r}; add it to the parameters",
+                setting="params",
             )
         return values[name]
 
@@ -123,8 +125,8 @@ def _check_program(program: str, project_dir: Path, env: Mapping[str, str]) -> N
     if "/" in program:
         path = Path(program) if Path(program).is_absolute() else project_dir / program
         if not path.is_file():
-            raise UsageError(
-                f"training command {program!r} does not exist in {project_dir}; fix train.command"
+            raise SettingError(
+                f"training command {program!r} does not exist in {project_dir}", setting="command"
             )
         if not os.access(path, os.X_OK):
             raise UsageError(
@@ -133,8 +135,9 @@ def _check_program(program: str, project_dir: Path, env: Mapping[str, str]) -> N
             )
         return
     if shutil.which(program, path=env.get("PATH", os.defpath)) is None:
-        raise UsageError(
-            f"training command {program!r} was not found on PATH; install it or fix train.command"
+        raise SettingError(
+            f"training command {program!r} was not found on PATH; install it or fix the command",
+            setting="command",
         )
 
 

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_ci.errors import UsageError
+from mlops_ci.errors import SettingError, UsageError
 from mlops_ci.gitinfo import list_files
 
 CHUNK = 1 << 20
@@ -62,7 +62,7 @@ def fingerprint_data(path: Path, *, project_dir: Path) -> DataFingerprint:
     count and column types for CSV and Parquet files."""
     label = _relative(path, project_dir)
     if not path.exists():
-        raise UsageError(f"data path {label} does not exist; fix train.data in the config or --data")
+        raise SettingError(f"data path {label} does not exist", setting="data")
     if path.is_file():
         rows, columns = describe_table(path)
         return DataFingerprint(label, sha256_file(path), path.stat().st_size, 1, rows, columns)
@@ -74,7 +74,7 @@ def fingerprint_data(path: Path, *, project_dir: Path) -> DataFingerprint:
         size += file.stat().st_size
         count += 1
     if count == 0:
-        raise UsageError(f"data folder {label} is empty; fix train.data in the config or --data")
+        raise SettingError(f"data folder {label} is empty", setting="data")
     return DataFingerprint(label, digest.hexdigest(), size, count)
 
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from mlops_ci.errors import ExternalServiceError, UsageError
+from mlops_ci.errors import ExternalServiceError, SettingError, UsageError
 from mlops_ci.tracking.store import TrackingStore, tracking_errors
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ READY_TIMEOUT_S = 300
 
 def check_model_name(name: str | None) -> str:
     if not name:
-        raise UsageError("no model name: set model-name in mlops-ci.yaml or pass --model-name")
+        raise SettingError("no model name given", setting="model-name")
     if not MODEL_NAME.match(name):
         raise UsageError(
             f"model name {name!r} is not valid; use letters, digits, '.', '_' and '-' "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from mlops_ci.errors import UsageError
+from mlops_ci.errors import SettingError
 from mlops_ci.tracking.store import TrackingStore, tracking_errors
 
 if TYPE_CHECKING:
@@ -51,8 +51,8 @@ def get_run(client: MlflowClient, run_id: str, store: TrackingStore) -> Run:
             return client.get_run(run_id)
         except MlflowException as exc:
             if getattr(exc, "error_code", None) in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
-                raise UsageError(
-                    f"run {run_id} does not exist in {store.display_uri}; check --run-id"
+                raise SettingError(
+                    f"run {run_id} does not exist in {store.display_uri}", setting="run-id"
                 ) from None
             raise
 

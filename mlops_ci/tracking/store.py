@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_ci.errors import AccessDeniedError, ExternalServiceError, UsageError
+from mlops_ci.errors import AccessDeniedError, ExternalServiceError, SettingError
 from mlops_ci.gitinfo import strip_credentials
 from mlops_ci.retry import RetriesExhausted, RetryableError, RetryPolicy, call_with_retries
 
@@ -109,7 +109,7 @@ def wait_for_server(store: TrackingStore) -> None:
         raise ExternalServiceError(
             f"MLflow at {store.display_uri} did not answer after {exc.attempts} tries in "
             f"{exc.elapsed_s:.0f} s ({exc.last}); is the server running? "
-            "check --tracking-uri / MLFLOW_TRACKING_URI, or raise --retry-timeout"
+            "check the tracking URI (tracking-uri, MLFLOW_TRACKING_URI), or raise retry-timeout"
         ) from None
 
 
@@ -163,9 +163,9 @@ def get_or_create_experiment(client: MlflowClient, name: str, store: TrackingSto
         experiment = client.get_experiment_by_name(name)
         if experiment is not None:
             if experiment.lifecycle_stage == "deleted":
-                raise UsageError(
-                    f"experiment '{name}' is deleted in {store.display_uri}; restore it or choose "
-                    "another with --experiment"
+                raise SettingError(
+                    f"experiment '{name}' is deleted in {store.display_uri}; restore it or choose another",
+                    setting="experiment",
                 )
             return experiment.experiment_id
         try:

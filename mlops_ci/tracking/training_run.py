@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
     from mlops_ci.gitinfo import GitInfo
-    from mlops_ci.steps.base import StepContext
 
 ARTIFACT_DIR = "mlops-ci"
 LOG_TAIL_BYTES = 1 << 20
@@ -65,7 +64,10 @@ class TrainingRun:
         store: TrackingStore,
         *,
         experiment_id: str,
-        ctx: StepContext,
+        experiment_name: str,
+        run_name: str | None,
+        project_dir: Path,
+        run_context: RunContext,
         command: TrainingCommand,
         data: Sequence[DataFingerprint],
         fingerprints: Mapping[str, str],
@@ -75,9 +77,9 @@ class TrainingRun:
 
         from mlops_ci.gitinfo import read_git_info
 
-        git = read_git_info(ctx.project_dir)
-        commit = ctx.run_context.commit or git.commit
-        tags = lineage_tags(ctx.run_context, git)
+        git = read_git_info(project_dir)
+        commit = run_context.commit or git.commit
+        tags = lineage_tags(run_context, git)
         tags.update(
             {
                 "mlflow.source.type": "JOB",
@@ -94,7 +96,7 @@ class TrainingRun:
             tags[f"mlops_ci.data.{fp.path}"[:250]] = fp.sha256
         environment = describe_environment(training_interpreter(command.argv, command.env))
         tags["mlops_ci.env.python"] = environment.python
-        run_name = ctx.options.run_name or (f"train-{commit[:8]}" if commit else None)
+        run_name = run_name or (f"train-{commit[:8]}" if commit else None)
         with tracking_errors(store):
             run = client.create_run(experiment_id, run_name=run_name, tags=tags)
             run_id = run.info.run_id
@@ -117,7 +119,7 @@ class TrainingRun:
                     "MLFLOW_TRACKING_URI": store.uri,
                     "MLFLOW_RUN_ID": run_id,
                     "MLFLOW_EXPERIMENT_ID": experiment_id,
-                    "MLFLOW_EXPERIMENT_NAME": ctx.experiment_name,
+                    "MLFLOW_EXPERIMENT_NAME": experiment_name,
                 }
             ),
         )

@@ -9,7 +9,7 @@ validate:
     - metric: roc-auc
       rule: non-inferiority
       margin: 0.01
-      alpha: 0.05                  # this check's alpha (no-regression checks use validate.alpha)
+      alpha: 0.05                  # this check's alpha (no-regression checks use the validation's alpha)
       blocking: true               # false: report a warning instead of blocking
     - metric: accuracy
       rule: floor                  # absolute: the candidate's interval must clear it
@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_ci.errors import UsageError
+from mlops_ci.errors import SettingError
 
 # The names of mlops_ci.stats' built-in metrics, kept here so that listing the CLI's options
 # does not import numpy (a test checks that the two lists agree).
@@ -164,11 +164,9 @@ def parse_checks(
         ]
     specs: list[CheckSpec] = []
     for i, item in enumerate(raw):
-        where = f"validate.checks[{i}]"
+        where = f"checks[{i}]"
         if not isinstance(item, Mapping):
-            raise UsageError(
-                f"{where} must be a mapping with at least `metric`; checks can only be set in mlops-ci.yaml"
-            )
+            raise SettingError(f"{where} must be a mapping with at least `metric`", setting=where)
         metric = str(item["metric"])
         rule = item.get("rule", "no-regression")
         custom = None
@@ -176,32 +174,36 @@ def parse_checks(
             custom = _load_custom(metric, item, where, project_dir, task)
         else:
             if "higher-is-better" in item or "input" in item or "per-row" in item:
-                raise UsageError(
-                    f"{where}: higher-is-better, input and per-row are for custom metrics (module:function)"
+                raise SettingError(
+                    f"{where}: higher-is-better, input and per-row are for custom metrics (module:function)",
+                    setting=where,
                 )
             try:
                 stats.get_metric(metric)
             except ValueError:
                 hint = difflib.get_close_matches(metric, stats.metric_names(), n=1)
                 suggestion = f"did you mean '{hint[0]}'?" if hint else "or give module:function for your own"
-                raise UsageError(
-                    f"{where}.metric '{metric}' is not a built-in metric; {suggestion}"
+                raise SettingError(
+                    f"{where}.metric '{metric}' is not a built-in metric; {suggestion}", setting=where
                 ) from None
         margin, threshold = item.get("margin"), item.get("threshold")
         if rule in COMPARISON_RULES:
             if threshold is not None:
-                raise UsageError(f"{where}: rule {rule} takes `margin`, not `threshold`")
+                raise SettingError(f"{where}: rule {rule} takes `margin`, not `threshold`", setting=where)
             if rule == "non-inferiority" and not margin:
-                raise UsageError(
+                raise SettingError(
                     f"{where}: non-inferiority needs a positive `margin` (how much worse is still acceptable, "
-                    "in metric units, e.g. 0.01)"
+                    "in metric units, e.g. 0.01)",
+                    setting=where,
                 )
             margin = float(margin or 0.0)
         else:
             if margin is not None:
-                raise UsageError(f"{where}: rule {rule} takes `threshold`, not `margin`")
+                raise SettingError(f"{where}: rule {rule} takes `threshold`, not `margin`", setting=where)
             if threshold is None:
-                raise UsageError(f"{where}: rule {rule} needs `threshold` (the bound in metric units)")
+                raise SettingError(
+                    f"{where}: rule {rule} needs `threshold` (the bound in metric units)", setting=where
+                )
             threshold = float(threshold)
         specs.append(
             CheckSpec(
@@ -218,12 +220,15 @@ def parse_checks(
     names = [s.name for s in specs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise UsageError(f"validate.checks: two checks are named '{duplicates[0]}'; give one a `name`")
+        raise SettingError(
+            f"checks: two checks are named '{duplicates[0]}'; give one a `name`", setting="checks"
+        )
     for i, spec in enumerate(specs):
         if spec.blocking and spec.evidence_of_harm and spec.alpha is not None:
-            raise UsageError(
-                f"validate.checks[{i}].alpha: blocking no-regression checks share the family-wise "
-                "validate.alpha (Holm–Bonferroni across them); set validate.alpha instead"
+            raise SettingError(
+                f"checks[{i}].alpha: blocking no-regression checks share the family-wise alpha "
+                "(Holm–Bonferroni across them); set the validation's alpha instead",
+                setting=f"checks[{i}]",
             )
     return specs
 
@@ -235,7 +240,9 @@ def _load_custom(
 
     module_name, _, function_name = metric.partition(":")
     if "higher-is-better" not in item:
-        raise UsageError(f"{where}: custom metric {metric} needs `higher-is-better: true|false`")
+        raise SettingError(
+            f"{where}: custom metric {metric} needs `higher-is-better: true|false`", setting=where
+        )
     path = str(project_dir)
     added = path not in sys.path
     if added:
@@ -243,15 +250,16 @@ def _load_custom(
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001 - any import failure of user code is a config problem
-        raise UsageError(
-            f"{where}.metric: cannot import {module_name} from {project_dir}: {type(exc).__name__}: {exc}"
+        raise SettingError(
+            f"{where}.metric: cannot import {module_name} from {project_dir}: {type(exc).__name__}: {exc}",
+            setting=where,
         ) from None
     finally:
         if added:
             sys.path.remove(path)
     function = getattr(module, function_name, None)
     if not callable(function):
-        raise UsageError(f"{where}.metric: {module_name} has no function {function_name}")
+        raise SettingError(f"{where}.metric: {module_name} has no function {function_name}", setting=where)
     default_input = "values" if task == "regression" else "labels"
     return stats.custom_metric(
         function,
@@ -267,22 +275,22 @@ def parse_slices(raw: Sequence[Any], checks: Sequence[CheckSpec]) -> list[SliceS
     names = {c.name for c in checks}
     specs = []
     for i, item in enumerate(raw or ()):
-        where = f"validate.slices[{i}]"
+        where = f"slices[{i}]"
         if not isinstance(item, Mapping):
-            raise UsageError(
-                f"{where} must be a mapping with `column`; slices can only be set in mlops-ci.yaml"
-            )
+            raise SettingError(f"{where} must be a mapping with `column`", setting=where)
         wanted = tuple(item.get("checks") or ())
         unknown = [n for n in wanted if n not in names]
         if unknown:
             hint = difflib.get_close_matches(unknown[0], sorted(names), n=1)
             suggestion = f"did you mean '{hint[0]}'?" if hint else f"checks are: {', '.join(sorted(names))}"
-            raise UsageError(f"{where}.checks names no check '{unknown[0]}'; {suggestion}")
+            raise SettingError(f"{where}.checks names no check '{unknown[0]}'; {suggestion}", setting=where)
         bins = item.get("bins")
         if isinstance(bins, list):
             edges = tuple(float(b) for b in bins)
             if list(edges) != sorted(set(edges)):
-                raise UsageError(f"{where}.bins must be strictly increasing edges, got {bins}")
+                raise SettingError(
+                    f"{where}.bins must be strictly increasing edges, got {bins}", setting=where
+                )
             bins = edges
         specs.append(
             SliceSpec(

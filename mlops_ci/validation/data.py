@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_ci.errors import UsageError
-from mlops_ci.result import Check
+from mlops_ci.errors import SettingError, UsageError
+from mlops_ci.validation.findings import Finding
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,19 +34,21 @@ class Holdout:
 
 def load_holdout(path: Path | None, target: str | None) -> Holdout:
     if path is None:
-        raise UsageError("no holdout data: set holdout in mlops-ci.yaml or pass --holdout PATH")
+        raise SettingError("no holdout data", setting="holdout")
     if not target:
-        raise UsageError("no target column: set target in mlops-ci.yaml or pass --target COLUMN")
+        raise SettingError("no target column", setting="target")
     frame = read_table(path)
     if target not in frame.columns:
         hint = difflib.get_close_matches(target, [str(c) for c in frame.columns], n=1)
         suggestion = (
             f"did you mean '{hint[0]}'?" if hint else f"columns: {', '.join(map(str, frame.columns[:12]))}"
         )
-        raise UsageError(f"target column '{target}' is not in holdout {path}; {suggestion}")
+        raise SettingError(
+            f"target column '{target}' is not in holdout {path}; {suggestion}", setting="target"
+        )
     missing = frame[target].isna().to_numpy()
     if missing.all():
-        raise UsageError(f"target column '{target}' of holdout {path} has no values")
+        raise SettingError(f"target column '{target}' of holdout {path} has no values", setting="target")
     kept = frame.loc[~missing].reset_index(drop=True)
     y = kept[target].to_numpy()
     if y.dtype.kind == "O" or str(kept[target].dtype).startswith(("str", "string")):
@@ -62,7 +64,7 @@ def read_table(path: Path) -> pd.DataFrame:
     import pandas as pd
 
     if not path.exists():
-        raise UsageError(f"holdout file {path} does not exist; fix holdout in mlops-ci.yaml or --holdout")
+        raise SettingError(f"holdout file {path} does not exist", setting="holdout")
     if path.is_dir():
         raise UsageError(f"holdout {path} is a folder; give one CSV or Parquet file")
     suffix = path.suffix.lower()
@@ -131,11 +133,11 @@ def missing_columns(holdout: Holdout, signature: Any) -> list[str]:
     return [c for c in required_columns(signature) if c not in present]
 
 
-def schema_check(holdout: Holdout, signature: Any, *, role: str) -> Check:
+def schema_check(holdout: Holdout, signature: Any, *, role: str) -> Finding:
     """Columns and types of the holdout against the model's input signature."""
     name = f"data: columns and types ({role})"
     if signature is None or signature.inputs is None or not signature.inputs.has_input_names():
-        return Check(
+        return Finding(
             name,
             "skipped",
             message=f"the {role} has no named input signature to check the columns against",
@@ -159,7 +161,7 @@ def schema_check(holdout: Holdout, signature: Any, *, role: str) -> Check:
     extra = [str(c) for c in frame.columns if c not in set(required_columns(signature))]
     details = {"kind": "data", "extra_columns": extra[:50], "columns": len(frame.columns)}
     if problems:
-        return Check(
+        return Finding(
             name,
             "failed",
             message=f"{len(problems)} column(s) have a type the {role} does not accept: {'; '.join(problems[:5])}",
@@ -167,7 +169,7 @@ def schema_check(holdout: Holdout, signature: Any, *, role: str) -> Check:
             details={**details, "mismatches": problems},
         )
     note = f"; {len(extra)} extra column(s) are ignored" if extra else ""
-    return Check(
+    return Finding(
         name,
         "passed",
         message=f"every input the {role} needs is present with a compatible type{note}",
@@ -176,7 +178,7 @@ def schema_check(holdout: Holdout, signature: Any, *, role: str) -> Check:
     )
 
 
-def missing_values_check(holdout: Holdout) -> Check:
+def missing_values_check(holdout: Holdout) -> Finding:
     counts = holdout.features.isna().sum()
     counts = counts[counts > 0].sort_values(ascending=False)
     details: dict[str, Any] = {
@@ -192,13 +194,15 @@ def missing_values_check(holdout: Holdout) -> Check:
     if holdout.dropped:
         notes.append(f"{holdout.dropped} row(s) without a target were left out")
     if not notes:
-        return Check(
+        return Finding(
             "data: missing values", "passed", message="no missing values", blocking=False, details=details
         )
-    return Check("data: missing values", "warning", message="; ".join(notes), blocking=False, details=details)
+    return Finding(
+        "data: missing values", "warning", message="; ".join(notes), blocking=False, details=details
+    )
 
 
-def labels_check(y: Any, classes: dict[str, Any]) -> Check:
+def labels_check(y: Any, classes: dict[str, Any]) -> Finding:
     """Holdout labels the models cannot predict, and labels the holdout never has."""
     import numpy as np
 
@@ -222,8 +226,8 @@ def labels_check(y: Any, classes: dict[str, Any]) -> Check:
                 f"the holdout has no rows of the {role}'s label(s) {', '.join(map(str, sorted(never, key=str)[:5]))}"
             )
     if notes:
-        return Check("data: labels", "warning", message="; ".join(notes), blocking=False, details=details)
-    return Check(
+        return Finding("data: labels", "warning", message="; ".join(notes), blocking=False, details=details)
+    return Finding(
         "data: labels",
         "passed",
         message=f"{len(seen)} labels, the same as the models'",

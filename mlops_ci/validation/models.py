@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mlops_ci.errors import UsageError
+from mlops_ci.errors import SettingError, UsageError
 from mlops_ci.tracking.store import TrackingStore, tracking_errors
 
 if TYPE_CHECKING:
@@ -58,18 +58,17 @@ def _missing(exc: Exception) -> bool:
     return getattr(exc, "error_code", None) in MISSING_CODES
 
 
-def resolve(
-    client: MlflowClient | None, store: TrackingStore, uri: str, *, role: str, option: str
-) -> ModelRef:
-    """The model ``uri`` names, or a usage error when it does not exist."""
+def resolve(client: MlflowClient | None, store: TrackingStore, uri: str, *, role: str) -> ModelRef:
+    """The model ``uri`` names, or a usage error about the setting ``role`` when it does not exist."""
     from mlflow.exceptions import MlflowException
 
     path = Path(uri).expanduser()
     if "://" not in uri and ":/" not in uri:
         if (path / "MLmodel").is_file():
             return ModelRef(role, str(path.resolve()), local_path=path.resolve())
-        raise UsageError(
-            f"{role} {uri!r} is neither a models:/ or runs:/ URI nor a folder with an MLmodel file; fix {option}"
+        raise SettingError(
+            f"{role} {uri!r} is neither a models:/ or runs:/ URI nor a folder with an MLmodel file",
+            setting=role,
         )
     assert client is not None
     where = store.display_uri
@@ -95,11 +94,12 @@ def resolve(
                 return ModelRef(role, uri, run_id=run.info.run_id)
         except MlflowException as exc:
             if _missing(exc):
-                raise UsageError(f"{role} model {uri} does not exist in {where}; check {option}") from None
+                raise SettingError(f"{role} model {uri} does not exist in {where}", setting=role) from None
             raise
-    raise UsageError(
+    raise SettingError(
         f"{role} {uri!r} is not a model URI this tool understands (models:/<name>/<version>, "
-        f"models:/<name>@<alias>, models:/m-<id>, runs:/<run-id>/<path> or a folder); fix {option}"
+        "models:/<name>@<alias>, models:/m-<id>, runs:/<run-id>/<path> or a folder)",
+        setting=role,
     )
 
 

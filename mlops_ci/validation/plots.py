@@ -42,7 +42,7 @@ def forest_plot(outcomes: Sequence[Outcome], path: Path) -> Path | None:
         for i, o in enumerate(reversed(mine)):
             r = o.result
             low, high = r.confidence_interval
-            colour = COLOURS.get(o.check.status if o.check else "passed", "#333333")
+            colour = COLOURS.get(o.finding.status if o.finding else "passed", "#333333")
             ax.plot([low, high], [i, i], color=colour, linewidth=2.5, solid_capstyle="butt")
             ax.plot([r.statistic], [i], "o", color=colour)
             if o.spec.margin:

@@ -1,9 +1,9 @@
 """Running the declared checks: on the whole holdout and on every slice segment, with
-Holm–Bonferroni across the blocking no-regression checks, and the result as ``Check``s.
+Holm–Bonferroni across the blocking no-regression checks, and the result as ``Finding``s.
 
 Multiplicity: a change is blocked when *any* blocking no-regression check finds evidence of
 harm, so without a correction k such checks would block an equal model up to k times
-alpha. Holm's step-down keeps the family-wise rate at ``alpha`` (validate.alpha). The
+alpha. Holm's step-down keeps the family-wise rate at ``alpha`` (the ``alpha`` setting). The
 burden-of-proof rules (non-inferiority, superiority, floor, ceiling) need no correction:
 the change passes only if *every* one of them passes, an intersection–union test whose
 error of passing a bad model is at most each check's own alpha (Berger 1982); correcting
@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
-from mlops_ci.errors import UsageError
-from mlops_ci.result import Check
+from mlops_ci.errors import SettingError
 from mlops_ci.validation.checks import CheckSpec, SliceSpec
+from mlops_ci.validation.findings import Finding
 from mlops_ci.validation.problem import Problem
 from mlops_ci.validation.slices import Segment, segments
 
@@ -55,7 +55,7 @@ class Outcome:
     alpha_adjusted: float | None = None
     baseline_value: float | None = None  # absolute checks: the champion's metric, for context
     tests: dict[str, Any] = dataclasses.field(default_factory=dict)
-    check: Check | None = None
+    finding: Finding | None = None
 
     @property
     def name(self) -> str:
@@ -99,15 +99,18 @@ def metric_for(spec: CheckSpec, problem: Problem, index: int) -> Any:
     from mlops_ci import stats
 
     metric = spec.custom if spec.custom is not None else stats.get_metric(spec.metric)
-    where = f"validate.checks[{index}].metric"
+    where = f"checks[{index}].metric"
     if metric.task != problem.task:
-        raise UsageError(f"{where}: {metric.name} is a {metric.task} metric but the task is {problem.task}")
+        raise SettingError(
+            f"{where}: {metric.name} is a {metric.task} metric but the task is {problem.task}", setting=where
+        )
     if spec.custom is not None:
         return metric
     if metric.binary_only and not problem.binary and problem.pos_label is None:
-        raise UsageError(
+        raise SettingError(
             f"{where}: {metric.name} needs two classes (the holdout has {len(problem.classes or [])}); use "
-            f"{metric.name}-macro, or set validate.positive-label for one class against the rest"
+            f"{metric.name}-macro, or give a positive label for one class against the rest",
+            setting=where,
         )
     pos = problem.pos_label if problem.task == "classification" else None
     labels = problem.classes if (metric.input == "scores" and not problem.binary) else None
@@ -131,7 +134,7 @@ def evaluate(
     for i, slice_spec in enumerate(slice_specs):
         chosen = [s for s in specs if not slice_spec.checks or s.name in slice_spec.checks]
         minimum = slice_spec.min_rows or settings.min_slice_rows
-        for j, segment in enumerate(segments(frame, slice_spec, where=f"validate.slices[{i}]")):
+        for j, segment in enumerate(segments(frame, slice_spec, where=f"slices[{i}]")):
             if segment.rows < minimum:
                 for spec in chosen:
                     outcomes.append(
@@ -141,7 +144,7 @@ def evaluate(
                             slice_spec.blocking and spec.blocking,
                             skip_reason=(
                                 f"not enough data: {segment.rows} rows in {segment.name} (at least {minimum} needed; "
-                                "see validate.min-slice-rows)"
+                                "see the min-slice-rows setting)"
                             ),
                         )
                     )
@@ -161,7 +164,7 @@ def evaluate(
     for outcome in outcomes:
         if outcome.segment is None and outcome.result is not None and outcome.spec.comparison:
             outcome.tests = supplementary_tests(problem, metrics[outcome.spec.name], settings)
-        outcome.check = to_check(outcome, settings)
+        outcome.finding = to_finding(outcome, settings)
     order = {spec.name: k for k, spec in enumerate(specs)}
     outcomes.sort(key=lambda o: (o.segment is not None, order[o.spec.name]))
     return outcomes
@@ -233,7 +236,7 @@ def _evaluate_group(
         )
     except ValueError as exc:
         if "custom metric" in str(exc):
-            raise UsageError(f"validate.checks: {exc}") from None
+            raise SettingError(f"checks: {exc}", setting="checks") from None
         raise
     for outcome in outcomes:
         spec = outcome.spec
@@ -349,7 +352,7 @@ def _test_dict(result: Any) -> dict[str, Any]:
     }
 
 
-def to_check(outcome: Outcome, settings: Settings) -> Check:
+def to_finding(outcome: Outcome, settings: Settings) -> Finding:
     spec = outcome.spec
     details: dict[str, Any] = {
         "kind": outcome.kind,
@@ -368,7 +371,7 @@ def to_check(outcome: Outcome, settings: Settings) -> Check:
         details["n"] = outcome.segment.rows
     result = outcome.result
     if result is None:
-        return Check(
+        return Finding(
             outcome.name,
             "skipped",
             threshold=spec.margin if spec.comparison else spec.threshold,
@@ -410,7 +413,7 @@ def to_check(outcome: Outcome, settings: Settings) -> Check:
     baseline = _finite(result.baseline) if result.baseline is not None else outcome.baseline_value
     low, high = result.confidence_interval
     interval = None if status == "skipped" else (_finite(low), _finite(high))
-    return Check(
+    return Finding(
         outcome.name,
         status,
         value=value,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from mlops_ci.errors import UsageError
+from mlops_ci.errors import SettingError
 from mlops_ci.validation.models import LoadedModel, Predictions
 
 MAX_CLASSES_FOR_LABEL_TARGET = 50
@@ -101,12 +101,13 @@ def build_problem(
     if task == "regression":
         for role, pred in (("candidate", candidate), ("baseline", baseline)):
             if pred is not None and pred.labels is not None and pred.labels.dtype.kind not in "biuf":
-                raise UsageError(
-                    f"the {role} predicts text labels but the task is regression; set validate.task"
+                raise SettingError(
+                    f"the {role} predicts text labels but the task is regression", setting="task"
                 )
         if y.dtype.kind not in "biuf":
-            raise UsageError(
-                "the target column holds text but the task is regression; set validate.task or --target"
+            raise SettingError(
+                "the target column holds text but the task is regression; check the task or the target column",
+                setting="task",
             )
         return Problem("regression", y.astype(np.float64), None, None, candidate, baseline)
 
@@ -123,9 +124,10 @@ def build_problem(
     if a["c_classes"] is not None and a["b_classes"] is not None:
         c_set, b_set = set(a["c_classes"].tolist()), set(a["b_classes"].tolist())
         if c_set != b_set:
-            raise UsageError(
+            raise SettingError(
                 f"the candidate predicts the labels {_few(c_set)} but the baseline {_few(b_set)}: they cannot "
-                "be compared on one holdout; retrain on the same label set or check --target"
+                "be compared on one holdout; retrain on the same label set or check the target column",
+                setting="target",
             )
     candidate.labels, candidate.classes = a["c_labels"], a["c_classes"]
     if baseline is not None:
@@ -133,17 +135,19 @@ def build_problem(
     pools = [np.asarray(v, dtype=object) for v in a.values() if v is not None]
     classes = np.unique(np.concatenate(pools).astype(y.dtype))
     if len(classes) > MAX_CLASSES_FOR_LABEL_TARGET:
-        raise UsageError(
-            f"the target has {len(classes)} distinct labels; is it a regression target? set validate.task: regression"
+        raise SettingError(
+            f"the target has {len(classes)} distinct labels; is it a regression target? then the task is regression",
+            setting="task",
         )
     y_set = set(np.unique(y).tolist())
     predictable = set(np.unique(a["c_labels"]).tolist())
     if a["c_classes"] is not None:
         predictable |= set(a["c_classes"].tolist())
     if not y_set & predictable:
-        raise UsageError(
+        raise SettingError(
             f"the target column's labels ({_few(y_set)}) never occur in the candidate's predictions "
-            f"({_few(predictable)}); check --target"
+            f"({_few(predictable)})",
+            setting="target",
         )
     pos = _positive(classes, positive_label, a["c_classes"])
     return Problem("classification", y, classes, pos, candidate, baseline)
@@ -159,8 +163,9 @@ def _positive(classes: np.ndarray, requested: str | None, model_classes: np.ndar
     if requested is not None:
         hits = [c for c in classes if str(c) == str(requested)]
         if not hits:
-            raise UsageError(
-                f"positive-label {requested!r} is not a label of the holdout or the models ({_few(set(classes.tolist()))})"
+            raise SettingError(
+                f"positive label {requested!r} is not a label of the holdout or the models ({_few(set(classes.tolist()))})",
+                setting="positive-label",
             )
         return hits[0]
     if len(classes) != 2:

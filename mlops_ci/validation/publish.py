@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlops_ci.result import Check, now_iso
+from mlops_ci.result import now_iso
 from mlops_ci.tracking.store import TrackingStore, tracking_errors
+from mlops_ci.validation.findings import Finding
 from mlops_ci.validation.models import ModelRef
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ def metric_key(*parts: str) -> str:
     return "/".join(_UNSAFE.sub("_", p) for p in parts)
 
 
-def metrics_of(checks: Sequence[Check]) -> dict[str, float]:
+def metrics_of(checks: Sequence[Finding]) -> dict[str, float]:
     """validate/<metric>[/<slice>] (candidate), .../champion, .../diff, .../diff_low, .../diff_high."""
     out: dict[str, float] = {}
     for c in checks:
@@ -50,7 +51,7 @@ def metrics_of(checks: Sequence[Check]) -> dict[str, float]:
 
 
 def log_to_run(
-    client: MlflowClient, store: TrackingStore, run_id: str, checks: Sequence[Check], folder: Path
+    client: MlflowClient, store: TrackingStore, run_id: str, checks: Sequence[Finding], folder: Path
 ) -> None:
     import time
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlops_ci.report.summary import STATUS_ICONS, escape, number
-from mlops_ci.result import Check
+from mlops_ci.validation.findings import Finding
 
 EXPLANATION = """\
 **How to read this.** Every comparison is a paired bootstrap interval of *candidate -
@@ -20,7 +20,7 @@ not evidence that the model is worse. Blocking no-regression checks share one fa
 alpha (Holm–Bonferroni)."""
 
 
-def _interval(check: Check) -> str:
+def _interval(check: Finding) -> str:
     if not check.interval:
         return ""
     return f"[{number(check.interval[0])}, {number(check.interval[1])}]"
@@ -30,19 +30,19 @@ def _signed(value: float | None) -> str:
     return "" if value is None else f"{value:+.4g}"
 
 
-def _status(check: Check) -> str:
+def _status(check: Finding) -> str:
     blocking = "" if check.blocking or check.status in ("passed", "skipped") else " (non-blocking)"
     return f"{STATUS_ICONS.get(check.status, '')} {check.status}{blocking}"
 
 
-def _level(check: Check) -> str:
+def _level(check: Finding) -> str:
     alpha = check.details.get("alpha_adjusted")
     if alpha is None:
         return ""
     return f"{100 * (1 - alpha):.2f}".rstrip("0").rstrip(".") + "%"
 
 
-def comparison_table(checks: Sequence[Check]) -> list[str]:
+def comparison_table(checks: Sequence[Finding]) -> list[str]:
     lines = [
         "| check | result | candidate | champion | change | interval | level | p | MDE | margin/threshold |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -56,7 +56,7 @@ def comparison_table(checks: Sequence[Check]) -> list[str]:
     return lines
 
 
-def simple_table(checks: Sequence[Check]) -> list[str]:
+def simple_table(checks: Sequence[Finding]) -> list[str]:
     lines = ["| check | result | message |", "|---|---|---|"]
     lines += [f"| {escape(c.name)} | {_status(c)} | {escape(c.message)} |" for c in checks]
     return lines
@@ -67,11 +67,11 @@ def markdown_report(
     verdict: str,
     headline: str,
     summary: str,
-    checks: Sequence[Check],
+    checks: Sequence[Finding],
     notes: Sequence[str],
     plots: Sequence[Path],
 ) -> str:
-    by_kind: dict[str, list[Check]] = {}
+    by_kind: dict[str, list[Finding]] = {}
     for c in checks:
         by_kind.setdefault(c.details.get("kind", "other"), []).append(c)
     lines = [f"# mlops-ci validate: {verdict}", "", headline, "", f"**{escape(summary)}**", ""]

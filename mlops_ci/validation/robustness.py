@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlops_ci.result import Check
+from mlops_ci.validation.findings import Finding
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -88,7 +88,7 @@ class _Outcome:
 
 
 class RobustnessRun:
-    """Start with ``start()`` (non-blocking), collect ``Check``s with ``finish()``."""
+    """Start with ``start()`` (non-blocking), collect ``Finding``s with ``finish()``."""
 
     def __init__(
         self,
@@ -170,7 +170,7 @@ class RobustnessRun:
             except ValueError:
                 continue  # a stray print of the model code
 
-    def finish(self) -> list[Check]:
+    def finish(self) -> list[Finding]:
         outcomes: dict[str, _Outcome] = {}
         try:
             self._collect(outcomes)
@@ -245,11 +245,11 @@ class RobustnessRun:
             name, "passed", f"handled: returned {returned} predictions for {rows} rows{note}", details
         )
 
-    def _check(self, name: str, outcome: _Outcome) -> Check:
+    def _check(self, name: str, outcome: _Outcome) -> Finding:
         status = outcome.status
         if status == "failed" and not self.blocking:
             status = "warning"
-        return Check(
+        return Finding(
             f"robustness: {name}",
             status,
             message=f"{DESCRIPTIONS[name]}: {outcome.message}",

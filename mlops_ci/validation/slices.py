@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from mlops_ci.errors import UsageError
+from mlops_ci.errors import SettingError
 from mlops_ci.validation.checks import SliceSpec
 
 if TYPE_CHECKING:
@@ -41,13 +41,17 @@ def segments(frame: pd.DataFrame, spec: SliceSpec, *, where: str) -> list[Segmen
     if spec.column not in frame.columns:
         hint = difflib.get_close_matches(spec.column, [str(c) for c in frame.columns], n=1)
         suggestion = f"did you mean '{hint[0]}'?" if hint else "it must be a column of the holdout"
-        raise UsageError(f"{where}.column '{spec.column}' is not in the holdout; {suggestion}")
+        raise SettingError(
+            f"{where}.column '{spec.column}' is not in the holdout; {suggestion}", setting=where
+        )
     column = frame[spec.column]
     numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
     missing = column.isna().to_numpy()
     out: list[Segment] = []
     if spec.bins is not None and not numeric:
-        raise UsageError(f"{where}.bins: column '{spec.column}' is not numeric; drop bins to slice by value")
+        raise SettingError(
+            f"{where}.bins: column '{spec.column}' is not numeric; drop bins to slice by value", setting=where
+        )
     if numeric and (spec.bins is not None or column.nunique() > MAX_VALUE_SEGMENTS):
         values = column.to_numpy(dtype=np.float64)
         if isinstance(spec.bins, tuple):
@@ -68,7 +72,8 @@ def segments(frame: pd.DataFrame, spec: SliceSpec, *, where: str) -> list[Segmen
     if missing.any():
         out.append(Segment(spec.column, "(missing)", missing))
     if len(out) > MAX_SEGMENTS:
-        raise UsageError(
-            f"{where}: column '{spec.column}' has {len(out)} segments (at most {MAX_SEGMENTS}); use bins or another column"
+        raise SettingError(
+            f"{where}: column '{spec.column}' has {len(out)} segments (at most {MAX_SEGMENTS}); use bins or another column",
+            setting=where,
         )
     return out

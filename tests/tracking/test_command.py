@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from mlops_ci.errors import UsageError
+from mlops_ci.errors import SettingError, UsageError
 from mlops_ci.tracking.command import prepare_command, run_command
 
 ENV = {"PATH": os.path.dirname(sys.executable) + os.pathsep + os.defpath}
@@ -38,7 +38,7 @@ def test_child_environment(tmp_path):
 @pytest.mark.parametrize(
     ("command", "message"),
     [
-        (None, "no training command: set train.command"),
+        (None, "no training command"),
         ("   ", "no training command"),
         ("python 'unclosed", "cannot be parsed .*check its quoting"),
         ("python t.py --C {C}", "uses {C} but there is no parameter 'C'"),
@@ -47,8 +47,10 @@ def test_child_environment(tmp_path):
     ],
 )
 def test_bad_commands(tmp_path, command, message):
-    with pytest.raises(UsageError, match=message):
+    with pytest.raises(SettingError, match=message) as raised:
         prepare(command, tmp_path)
+    # The domain names the setting, never a flag or a config key: the step adds those.
+    assert raised.value.setting in ("command", "params") and "--" not in str(raised.value)
 
 
 def test_script_that_is_not_executable(tmp_path):
@@ -58,8 +60,9 @@ def test_script_that_is_not_executable(tmp_path):
 
 
 def test_seed_must_fit_pythonhashseed(tmp_path):
-    with pytest.raises(UsageError, match="--seed must be at most"):
+    with pytest.raises(SettingError, match="the seed must be at most") as raised:
         prepare("python x.py", tmp_path, seed=2**33)
+    assert raised.value.setting == "seed"
 
 
 def test_output_is_streamed_and_logged(tmp_path):

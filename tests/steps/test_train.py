@@ -1,4 +1,5 @@
-"""train and register end to end, against a real MLflow server process."""
+"""`mlops-ci train` end to end, against a real MLflow server process: reuse, new runs on
+changed inputs, unmodified autolog scripts, failures, bad input and an unreachable server."""
 
 from __future__ import annotations
 
@@ -9,82 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import cli_env, run_cli
+from tests.steps.tracking_helpers import assert_bad_input, outputs, runs_of
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def env(mlflow_server, unique_name):
-    return cli_env(
-        MLFLOW_TRACKING_URI=mlflow_server, MLOPS_CI_EXPERIMENT=unique_name, MLOPS_CI_MODEL_NAME=unique_name
-    )
-
-
-@pytest.fixture
-def client(mlflow_server):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
-
-
-def runs_of(client, experiment: str) -> list:
-    exp = client.get_experiment_by_name(experiment)
-    return client.search_runs([exp.experiment_id]) if exp else []
-
-
-def outputs(project: Path, step: str) -> dict:
-    return json.loads((project / ".mlops-ci" / f"{step}.json").read_text())["outputs"]
-
-
-def test_train_register_and_load_the_challenger(example_project, env, client, unique_name, mlflow_server):
-    trained = run_cli(["train"], cwd=example_project, env=env)
-    assert trained.returncode == 0, trained.stderr
-    assert "trained logistic-regression" in trained.stderr  # the command's output, streamed
-    run_id = outputs(example_project, "train")["run-id"]
-
-    registered = run_cli(["register"], cwd=example_project, env=env)
-    assert registered.returncode == 0, registered.stderr
-    reg = outputs(example_project, "register")
-    assert reg["model-uri"] == f"models:/{unique_name}/1" and reg["created"] == "true"
-
-    run = client.get_run(run_id)
-    tags = run.data.tags
-    assert len(tags["mlflow.source.git.commit"]) == 40
-    assert tags["mlops_ci.git.dirty"] == "false"
-    assert tags["mlops_ci.data.data/train.csv"] == _sha256(example_project / "data" / "train.csv")
-    assert tags["mlops_ci.seed"] == "42"
-    assert run.data.params["C"] == "1.0" and run.data.params["model"] == "logistic-regression"
-    assert run.data.metrics["train_accuracy"] > 0.8
-    artifacts = {a.path for a in client.list_artifacts(run_id, "mlops-ci")}
-    assert {"mlops-ci/data_fingerprints.json", "mlops-ci/requirements.txt", "mlops-ci/train.log"} <= artifacts
-    fingerprints = json.loads(
-        client.download_artifacts(run_id, "mlops-ci/data_fingerprints.json", str(example_project / "dl"))
-        and (example_project / "dl" / "data_fingerprints.json").read_text()
-    )
-    assert fingerprints[0]["rows"] == 26048 and fingerprints[0]["columns"]["age"] == "int"
-
-    version = client.get_model_version_by_alias(unique_name, "challenger")
-    assert version.version == "1"
-    assert version.tags["mlops_ci.run_id"] == run_id
-    assert version.tags["mlops_ci.commit"] == tags["mlflow.source.git.commit"]
-    assert version.tags["mlops_ci.data_fingerprint"] == tags["mlops_ci.data_fingerprint"]
-    assert version.description.startswith("Census income example")
-
-    import mlflow
-    import pandas as pd
-
-    mlflow.set_tracking_uri(mlflow_server)
-    model = mlflow.pyfunc.load_model(f"models:/{unique_name}@challenger")
-    holdout = pd.read_csv(example_project / "data" / "holdout.csv", keep_default_na=False)
-    predictions = model.predict(holdout.drop(columns=["class"]))
-    assert len(predictions) == len(holdout)
-    assert (predictions == holdout["class"]).mean() > 0.8
-
-
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_same_inputs_reuse_the_run_and_the_version(example_project, env, client, unique_name):
@@ -163,12 +91,6 @@ BAD_INPUTS = [
     (["train"], "train:\n  seed: forty-two\n", "'train.seed' in .*mlops-ci.yaml must be an integer"),
     (["train", "--bogus-flag"], None, "unrecognized arguments: --bogus-flag"),
     (["train", "--command", "pyhton train.py"], None, "'pyhton' was not found on PATH"),
-    (
-        ["register", "--run-id", "0123456789abcdef0123456789abcdef"],
-        None,
-        "run 0123456789abcdef0123456789abcdef does not exist",
-    ),
-    (["register", "--alias", "latest"], None, "alias 'latest' is not valid"),
 ]
 
 
@@ -176,17 +98,7 @@ BAD_INPUTS = [
 def test_bad_input_exits_2_with_one_line_and_creates_nothing(
     example_project, env, client, unique_name, args, config, message
 ):
-    import re
-
-    if config is not None:
-        (example_project / "mlops-ci.yaml").write_text(config)
-    result = run_cli(args, cwd=example_project, env=env)
-    assert result.returncode == 2, result.stdout + result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert re.search(message, result.stderr), result.stderr
-    assert not (example_project / ".mlops-ci" / "train.json").exists()
-    assert runs_of(client, unique_name) == []
-    assert client.search_registered_models(f"name = '{unique_name}'") == []
+    assert_bad_input(example_project, env, client, unique_name, args, config, message)
 
 
 def test_unreachable_server_exits_3_within_the_budget(example_project, unique_name):
@@ -201,16 +113,6 @@ def test_unreachable_server_exits_3_within_the_budget(example_project, unique_na
     # The error is recorded for the gate: a complete result with status "error".
     saved = json.loads((example_project / ".mlops-ci" / "train.json").read_text())
     assert saved["status"] == "error"
-
-
-def test_embedded_store_needs_no_server(example_project):
-    env = cli_env()
-    result = run_cli(["train"], cwd=example_project, env=env)
-    assert result.returncode == 0, result.stderr
-    assert (example_project / ".mlops-ci" / "mlflow.db").is_file()
-    assert outputs(example_project, "train")["tracking-uri"].startswith("sqlite:///")
-    registered = run_cli(["register"], cwd=example_project, env=env)
-    assert registered.returncode == 0, registered.stderr
 
 
 def test_github_outputs_are_written(example_project, env, tmp_path):

@@ -21,20 +21,6 @@ pytestmark = pytest.mark.slow
 SGD = ["--param", "model=sgd"]
 
 
-@pytest.fixture
-def env(mlflow_server, unique_name):
-    return cli_env(
-        MLFLOW_TRACKING_URI=mlflow_server, MLOPS_CI_EXPERIMENT=unique_name, MLOPS_CI_MODEL_NAME=unique_name
-    )
-
-
-@pytest.fixture
-def client(mlflow_server):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
-
-
 def result_of(project: Path) -> dict:
     return json.loads((project / ".mlops-ci" / "validate.json").read_text())
 
@@ -199,11 +185,12 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
         "unreadable parquet": (["--holdout", str(corrupt)], "cannot read holdout .*corrupt.parquet"),
         "missing holdout": (
             ["--holdout", str(tmp_path / "nope.csv")],
-            "holdout file .*nope.csv does not exist",
+            "holdout file .*nope.csv does not exist; set holdout in mlops-ci.yaml or pass --holdout$",
         ),
         "candidate does not exist": (
             ["--candidate", f"models:/{unique_name}/99"],
-            f"candidate model models:/{unique_name}/99 does not exist in {mlflow_server}; check --candidate",
+            f"candidate model models:/{unique_name}/99 does not exist in {mlflow_server}; "
+            "set validate.candidate in mlops-ci.yaml or pass --candidate",
         ),
         "different label sets": (
             ["--baseline", str(other)],
@@ -226,7 +213,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
                 "--config",
                 str(_config(tmp_path, "  checks:\n    - metric: roc-auc\n      rule: non-inferiority\n")),
             ],
-            "validate.checks\\[0\\]: non-inferiority needs a positive `margin`",
+            "checks\\[0\\]: non-inferiority needs a positive `margin`.*; set validate.checks in mlops-ci.yaml$",
         ),
     }
     import re
