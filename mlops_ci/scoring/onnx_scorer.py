@@ -100,15 +100,21 @@ class OnnxScorer:
             for column in self.settings.columns
         }
 
-    def score_arrays(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def score_arrays(
+        self, columns: Mapping[str, np.ndarray], *, checked: frozenset[str] = frozenset()
+    ) -> dict[str, np.ndarray]:
         """``columns``: input column -> 1-D array (strings as an object array, numbers of any
-        numeric dtype, missing numbers as NaN). Returns output column -> 1-D array."""
+        numeric dtype, missing numbers as NaN). ``checked``: string columns known to hold
+        only ``str`` (read from an Arrow string column without nulls), not checked again.
+        Returns output column -> 1-D array."""
         from mlops_ci.serving.errors import ServingError
         from mlops_ci.serving.signature import to_array
 
         try:
             arrays = {
-                column.name: to_array(columns[column.name], column.datatype, column.name)
+                column.name: columns[column.name]
+                if column.datatype == "BYTES" and column.name in checked
+                else to_array(columns[column.name], column.datatype, column.name)
                 for column in self.settings.columns
             }
             feeds, _ = self.decoder.decode(arrays, strict=False, checked=True)
@@ -129,7 +135,15 @@ class OnnxScorer:
 
     def score_batch(self, batch: Any) -> dict[str, np.ndarray]:
         """A pyarrow RecordBatch (or Table) in."""
-        return self.score_arrays({name: _numpy(batch.column(name), name) for name in self.input_columns})
+        import pyarrow as pa
+
+        columns = {name: _numpy(batch.column(name), name) for name in self.input_columns}
+        strings = frozenset(
+            name
+            for name in self.input_columns
+            if pa.types.is_string(batch.column(name).type) or pa.types.is_large_string(batch.column(name).type)
+        )
+        return self.score_arrays(columns, checked=strings)
 
     def score_frame(self, frame: Any) -> dict[str, np.ndarray]:
         """A pandas DataFrame in (Spark's ``mapInPandas`` hands those over)."""
