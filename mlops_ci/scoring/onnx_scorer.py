@@ -141,7 +141,8 @@ class OnnxScorer:
         strings = frozenset(
             name
             for name in self.input_columns
-            if pa.types.is_string(batch.column(name).type) or pa.types.is_large_string(batch.column(name).type)
+            if pa.types.is_string(batch.column(name).type)
+            or pa.types.is_large_string(batch.column(name).type)
         )
         return self.score_arrays(columns, checked=strings)
 

@@ -101,7 +101,7 @@ def _read(spark: Any, plan: OutputPlan, scorer: Any, keep: Sequence[str], partit
 
     if partitions:
         # Split each file into about ``partitions`` byte ranges (no shuffle: order is kept).
-        split = max(1, math.ceil(plan.input.size_bytes / partitions))
+        split = max(1, math.ceil(_data_bytes(plan) / partitions))
         spark.conf.set("spark.sql.files.maxPartitionBytes", str(split))
     wanted = list(dict.fromkeys([*keep, *scorer.input_columns]))
     if plan.input.format == "parquet":
@@ -120,6 +120,17 @@ def _read(spark: Any, plan: OutputPlan, scorer: Any, keep: Sequence[str], partit
     )
     text = [name for name in wanted if model_types.get(name, "string") == "string"]
     return frame.fillna("", subset=text) if text else frame
+
+
+def _data_bytes(plan: OutputPlan) -> int:
+    """The bytes holding rows: a Parquet file's footer is left out, else the last byte range
+    would hold only the footer and no row group."""
+    if plan.input.format != "parquet":
+        return plan.input.size_bytes
+    import pyarrow.parquet as pq
+
+    footer = pq.ParquetFile(plan.input.path).metadata.serialized_size + 8
+    return max(1, plan.input.size_bytes - footer)
 
 
 def _type_name(arrow_type: Any) -> str:

@@ -29,10 +29,14 @@ def request(tmp_path, model, inputs, **extra):
 
 
 def snapshot(folder):
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
-def test_files_and_folders_score_into_mirrored_outputs_with_lineage(tmp_path, census_model_dir, census_inputs):
+def test_files_and_folders_score_into_mirrored_outputs_with_lineage(
+    tmp_path, census_model_dir, census_inputs
+):
     outcome = score_batch(request(tmp_path, census_model_dir, [census_inputs]), store=None)
     assert outcome.rows == 3500 and outcome.scorer == "onnx" and outcome.engine == "local"
     assert sorted(snapshot(tmp_path / "out")) == ["lineage.json", "more/rows2.parquet", "rows.csv"]
@@ -103,4 +107,7 @@ def test_a_model_without_onnx_scores_with_pyfunc_and_says_so(tmp_path, pyfunc_mo
     out = pd.read_parquet(tmp_path / "out/rows.parquet")
     assert out["prediction"].tolist() == [">50K" if a >= 40 else "<=50K" for a in census_rows(2000)["age"]]
     lineage = json.loads(outcome.lineage_path.read_text())
-    assert lineage["model"]["scorer"] == "pyfunc" and "python_function" in lineage["model"]["onnx_fallback_reason"]
+    assert (
+        lineage["model"]["scorer"] == "pyfunc"
+        and "python_function" in lineage["model"]["onnx_fallback_reason"]
+    )

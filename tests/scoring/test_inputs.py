@@ -22,7 +22,14 @@ from mlops_ci.scoring.inputs import (
 def test_folders_are_searched_recursively_and_markers_and_hidden_files_skipped(tmp_path):
     (tmp_path / "in/sub").mkdir(parents=True)
     (tmp_path / "in/_temporary").mkdir()
-    for name in ("in/a.csv", "in/sub/b.parquet", "in/.hidden.csv", "in/_SUCCESS", "in/_temporary/c.csv", "in/notes.txt"):
+    for name in (
+        "in/a.csv",
+        "in/sub/b.parquet",
+        "in/.hidden.csv",
+        "in/_SUCCESS",
+        "in/_temporary/c.csv",
+        "in/notes.txt",
+    ):
         (tmp_path / name).write_text("x\n1\n")
     (tmp_path / "single.CSV").write_text("x\n1\n")
     found = discover_inputs([tmp_path / "in", tmp_path / "single.CSV"])
@@ -109,7 +116,9 @@ def test_parquet_is_read_in_batches_with_its_own_types(census_inputs):
     assert parquet_rows(item) == 1500
     batches = list(read_batches(item, model_types={"age": pa.float64()}, keep=["id"], batch_rows=400))
     assert max(b.num_rows for b in batches) <= 400 and sum(b.num_rows for b in batches) == 1500
-    assert batches[0].schema.names == ["id", "age"] and pa.types.is_integer(batches[0].schema.field("age").type)
+    assert batches[0].schema.names == ["id", "age"] and pa.types.is_integer(
+        batches[0].schema.field("age").type
+    )
 
 
 def test_without_model_columns_every_column_is_read(tmp_path):

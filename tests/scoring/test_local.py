@@ -66,7 +66,13 @@ def run(tmp_path, frame: pd.DataFrame, *, workers: int, batch_rows: int):
     scorer = SlowDoubler(progress)
     with Staging() as staging:
         rows = score_local(
-            plans, scorer, keep=["id"], staging=staging, workers=workers, batch_rows=batch_rows, progress=progress
+            plans,
+            scorer,
+            keep=["id"],
+            staging=staging,
+            workers=workers,
+            batch_rows=batch_rows,
+            progress=progress,
         )
         staging.commit()
     return rows, scorer, progress, pd.read_csv(plans[0].path)
