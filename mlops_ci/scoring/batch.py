@@ -10,11 +10,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_ci.scoring.lineage import LINEAGE_FILE, FileRecord, lineage_document, output_digest, write_lineage
 from mlops_ci.scoring.model import ScoringModel
 from mlops_ci.scoring.progress import NoProgress, Progress
 from mlops_ci.tracking.store import TrackingStore
+
+if TYPE_CHECKING:
+    from mlops_ci.scoring.local import Scorer
 
 ENGINES = ("local", "spark")
 
@@ -69,7 +73,7 @@ def score_batch(
     inputs = discover_inputs(request.inputs)
     plans = plan_outputs(inputs, request.inputs, request.output_dir, request.output_format)
     model = resolve_model(request.model, store=store, cwd=request.cwd)
-    scorer = _scorer(model, request)
+    scorer = _scorer(model)
     check_columns(inputs, scorer.input_columns, request.keep_columns)
     check_names(request.keep_columns, scorer)
     digests = [file_digest(item.path) for item in inputs]
@@ -146,7 +150,7 @@ def score_batch(
     )
 
 
-def _scorer(model: ScoringModel, request: ScoreRequest):
+def _scorer(model: ScoringModel) -> Scorer:
     if model.is_onnx:
         from mlops_ci.scoring.onnx_scorer import OnnxScorer
 

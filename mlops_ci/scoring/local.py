@@ -61,7 +61,13 @@ def score_local(
     return rows
 
 
-def _write(writer: BatchWriter, item: tuple[Any, int, Future], plan: OutputPlan, keep, progress) -> None:
+def _write(
+    writer: BatchWriter,
+    item: tuple[Any, int, Future],
+    plan: OutputPlan,
+    keep: Sequence[str],
+    progress: Progress,
+) -> None:
     batch, offset, future = item
     try:
         scored = future.result()

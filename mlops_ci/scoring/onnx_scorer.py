@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
+from mlops_ci.errors import UsageError
 from mlops_ci.scoring import ScoringInputError
 from mlops_ci.serving.settings import ModelSettings
 
@@ -74,7 +75,12 @@ class OnnxScorer:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.log_severity_level = 3
-        self.session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(onnx_bytes, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types
+            raise UsageError(
+                f"ONNX Runtime cannot load the model: {str(exc).splitlines()[0][:300]}"
+            ) from None
         self.decoder = InputDecoder(settings, max_rows=2**62)
         self.outputs = output_columns(settings)
         self._onnx_outputs = list(dict.fromkeys(c.onnx_output for c in self.outputs))
@@ -172,7 +178,7 @@ def _numpy(array: Any, name: str) -> np.ndarray:
     return array.to_numpy(zero_copy_only=False)
 
 
-def _null(name: str, row: int) -> None:
+def _null(name: str, row: int) -> NoReturn:
     raise ScoringInputError(
         f"column {name!r} has a missing (null) value where the model takes a string (row {row} of a batch)"
     )

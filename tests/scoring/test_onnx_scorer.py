@@ -64,3 +64,10 @@ def test_a_null_string_and_text_in_a_number_column_are_usage_errors(scorer):
     frame = census_rows(3).astype({"age": str})
     with pytest.raises(ScoringInputError, match=r"input 'age' takes FP32 numbers"):
         scorer.score_batch(pa.RecordBatch.from_pandas(frame, preserve_index=False))
+
+
+def test_an_unloadable_model_is_a_usage_error(census_model_dir):
+    from mlops_ci.errors import UsageError
+
+    with pytest.raises(UsageError, match="ONNX Runtime cannot load the model"):
+        OnnxScorer(b"not an onnx model", load_settings(census_model_dir))
