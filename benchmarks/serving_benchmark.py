@@ -1,6 +1,7 @@
 """Serving benchmark: the same model behind mlops_ci.serving, `mlflow models serve`, a bare
+uvicorn + orjson + ONNX Runtime ASGI app (the reference: no features at all), a bare
 Starlette + uvicorn + orjson ONNX Runtime server and (when it installs) MLServer, under the
-same load generator (wrk, one-row requests, keep-alive) and concurrency.
+same load generator (wrk, one-row requests, keep-alive) and concurrency, in one run.
 
 Prints throughput, p50/p99 latency, time to ready, resident memory (the server's process
 tree) and installed size of each server's dependency set, and the ratios to ours.
@@ -8,6 +9,7 @@ tree) and installed size of each server's dependency set, and the ratios to ours
     .venv/bin/python benchmarks/serving_benchmark.py                 # ours, mlflow, bare
     .venv/bin/python benchmarks/serving_benchmark.py --mlserver-venv /tmp/mlserver-venv
     .venv/bin/python benchmarks/serving_benchmark.py --servers ours --duration 20
+    .venv/bin/python benchmarks/serving_benchmark.py --servers ours bare-uvicorn --duration 5
 
 The model: a 20-feature logistic-regression pipeline (StandardScaler + LogisticRegression),
 logged as an MLflow sklearn model and converted with mlops_ci.convert. Ours runs with
@@ -47,6 +49,7 @@ class Result:
     p99_ms: float = 0.0
     ready_s: float = 0.0
     rss_mb: float = 0.0
+    cpu_us: float = 0.0  # server CPU time (user + system, whole process tree) per request
     installed_mb: float | None = None
     errors: int = 0
     note: str = ""
@@ -134,6 +137,44 @@ BARE_SERVER = textwrap.dedent(
     """
 )
 
+# The reference the serving layer must keep up with: a bare ASGI app on uvicorn (httptools,
+# uvloop), orjson and ONNX Runtime - no routing library, no checks, no metrics, no limits.
+BARE_UVICORN = textwrap.dedent(
+    """
+    import sys, numpy as np, onnxruntime as ort, orjson, uvicorn
+    options = ort.SessionOptions(); options.intra_op_num_threads = 1; options.inter_op_num_threads = 1
+    session = ort.InferenceSession(sys.argv[1], options, providers=["CPUExecutionProvider"])
+    input_name = session.get_inputs()[0].name
+    names = [o.name for o in session.get_outputs()]
+    HEADERS = [(b"content-type", b"application/json")]
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        body, more = b"", True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if scope["path"] == "/v2/health/ready":
+            answer = b"{}"
+        else:
+            tensor = orjson.loads(body)["inputs"][0]
+            array = np.asarray(tensor["data"], dtype=np.float32).reshape(tensor["shape"])
+            outputs = session.run(None, {input_name: array})
+            answer = orjson.dumps(
+                {"outputs": [{"name": n, "shape": o.shape, "data": o.ravel()} for n, o in zip(names, outputs)]},
+                option=orjson.OPT_SERIALIZE_NUMPY,
+            )
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        await send({"type": "http.response.body", "body": answer})
+    if __name__ == "__main__":
+        uvicorn.run(
+            app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning", access_log=False,
+            http="httptools", loop="uvloop", lifespan="off",
+        )
+    """
+)
+
 
 # -- servers ---------------------------------------------------------------------------------
 
@@ -155,6 +196,8 @@ def servers(
     )
     bare = work / "bare_server.py"
     bare.write_text(BARE_SERVER)
+    bare_uvicorn = work / "bare_uvicorn.py"
+    bare_uvicorn.write_text(BARE_UVICORN)
     found = {
         "ours": {
             "command": lambda port: [
@@ -177,6 +220,13 @@ def servers(
             "path": f"/v2/models/{MODEL_NAME}/infer",
             "body": v2,
             "dists": ["onnxruntime", "numpy", "httptools", "orjson", "uvloop"],
+        },
+        "bare-uvicorn": {
+            "command": lambda port: [python, str(bare_uvicorn), str(ours / "model.onnx"), str(port)],
+            "ready": "/v2/health/ready",
+            "path": f"/v2/models/{MODEL_NAME}/infer",
+            "body": v2,
+            "dists": ["onnxruntime", "numpy", "uvicorn", "httptools", "uvloop", "orjson"],
         },
         "bare-starlette": {
             "command": lambda port: [python, str(bare), str(ours / "model.onnx"), str(port)],
@@ -268,7 +318,7 @@ def wait_ready(url: str, process: subprocess.Popen, timeout_s: float) -> float:
     raise TimeoutError(f"{url} not ready after {timeout_s} s")
 
 
-def tree_rss_mb(pid: int) -> float:
+def _tree(pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -277,16 +327,36 @@ def tree_rss_mb(pid: int) -> float:
                 children.setdefault(int(fields[1]), []).append(int(entry.name))
             except (OSError, IndexError, ValueError):
                 continue
-    total, stack = 0, [pid]
+    found, stack = [], [pid]
     while stack:
         current = stack.pop()
+        found.append(current)
+        stack.extend(children.get(current, []))
+    return found
+
+
+def tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the process tree: on a shared machine, CPU per request
+    compares servers more steadily than requests per second."""
+    ticks = 0
+    for current in _tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            continue
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_mb(pid: int) -> float:
+    total = 0
+    for current in _tree(pid):
         try:
             for line in Path(f"/proc/{current}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
         except OSError:
             pass
-        stack.extend(children.get(current, []))
     return total / 1024
 
 
@@ -370,6 +440,7 @@ def measure(name: str, spec: dict, args: argparse.Namespace, work: Path) -> Resu
         run_wrk(
             url, spec["body"], threads=args.threads, connections=args.connections, duration=2, work=work
         )  # warm-up
+        cpu_before = tree_cpu_s(process.pid)
         result.rps, result.p50_ms, result.p99_ms, result.errors = run_wrk(
             url,
             spec["body"],
@@ -378,6 +449,7 @@ def measure(name: str, spec: dict, args: argparse.Namespace, work: Path) -> Resu
             duration=args.duration,
             work=work,
         )
+        result.cpu_us = (tree_cpu_s(process.pid) - cpu_before) / max(1.0, result.rps * args.duration) * 1e6
         result.rss_mb = tree_rss_mb(process.pid)
     except (RuntimeError, TimeoutError, AttributeError) as exc:
         result.note = f"failed: {exc}"
@@ -402,8 +474,8 @@ def main() -> int:
     parser.add_argument(
         "--servers",
         nargs="+",
-        default=["ours", "bare-starlette", "mlflow"],
-        choices=["ours", "bare-starlette", "mlflow"],
+        default=["ours", "bare-uvicorn", "bare-starlette", "mlflow"],
+        choices=["ours", "bare-uvicorn", "bare-starlette", "mlflow"],
     )
     parser.add_argument(
         "--mlserver-venv", help="virtualenv with mlserver + mlserver-sklearn (benchmarked when present)"
@@ -429,13 +501,13 @@ def main() -> int:
         for name, spec in servers(args, work, mlflow_dir, ours, mlserver_dir).items()
     ]
     print(f"load average after: {os.getloadavg()[0]:.2f}\n")
-    header = f"{'server':16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ready s':>8} {'RSS MB':>8} {'deps MB':>8} {'errors':>7}"
+    header = f"{'server':16} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ready s':>8} {'RSS MB':>8} {'deps MB':>8} {'CPU us/req':>10} {'errors':>7}"
     print(header)
     print("-" * len(header))
     for r in results:
         deps = f"{r.installed_mb:8.0f}" if r.installed_mb is not None else f"{'-':>8}"
         print(
-            f"{r.name:16} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.ready_s:8.2f} {r.rss_mb:8.0f} {deps} {r.errors:7d} {r.note}"
+            f"{r.name:16} {r.rps:9.0f} {r.p50_ms:8.2f} {r.p99_ms:8.2f} {r.ready_s:8.2f} {r.rss_mb:8.0f} {deps} {r.cpu_us:10.0f} {r.errors:7d} {r.note}"
         )
     ours_result = next((r for r in results if r.name == "ours" and r.rps), None)
     if ours_result:
@@ -452,6 +524,13 @@ def main() -> int:
                     else ""
                 )
             )
+    reference = next((r for r in results if r.name == "bare-uvicorn" and r.rps), None)
+    if ours_result and reference:
+        print(
+            f"\nours / bare uvicorn + orjson + ONNX Runtime: throughput {ours_result.rps / reference.rps:.2f}, "
+            f"p99 {ours_result.p99_ms / reference.p99_ms:.2f}, server CPU per request "
+            f"{ours_result.cpu_us / reference.cpu_us:.2f} (the goal: throughput at least 1, the others at most 1)"
+        )
     print(
         f"\nversions: mlops-ci serving with onnxruntime {metadata.version('onnxruntime')}; mlflow {metadata.version('mlflow')}; logs in {work}"
     )

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 from mlops_ci.deploy.lock import HeldLock, model_lock
 from mlops_ci.errors import UsageError
+from mlops_ci.tracking import validation_record
+from mlops_ci.tracking.provenance import ProvenanceKey
 from mlops_ci.tracking.store import TrackingStore, tracking_errors
 
 if TYPE_CHECKING:
@@ -24,9 +26,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VALIDATION_STATUS_TAG = "mlops_ci.validation.status"
-VALIDATION_CHAMPION_TAG = "mlops_ci.validation.champion_version"
-VALIDATION_AT_TAG = "mlops_ci.validation.at"
+VALIDATION_STATUS_TAG = validation_record.STATUS_TAG
+VALIDATION_CHAMPION_TAG = validation_record.CHAMPION_TAG
 NO_CHAMPION = "none"
 
 
@@ -45,7 +46,7 @@ class Outcome:
     """What a promotion or rollback did.
 
     ``action``: promoted, unchanged (already the champion), rolled-back, or refused.
-    ``reason`` (when refused): champion-changed, not-validated, validation-failed,
+    ``reason`` (when refused): champion-changed, not-validated, validation-failed, validation-unsigned,
     no-previous.
     """
 
@@ -106,38 +107,35 @@ def expectation(
     version: str,
     require_validation: bool,
     expected_flag: str | None,
+    key: ProvenanceKey | None = None,
 ) -> Expectation:
     """Which champion the candidate may replace: ``expected_flag`` if given, else the
     version validate compared it against. Without validation tags: refused, unless
-    validation is not required (then whatever champion is found under the lock)."""
+    validation is not required (then whatever champion is found under the lock). With the
+    provenance ``key``, only a record a trusted job signed counts (SECURITY.md)."""
     status = tags.get(VALIDATION_STATUS_TAG)
     if require_validation:
+        refusal = None
         if status is None:
-            return Expectation(
-                ANY,
-                "none",
-                Outcome(
-                    "refused",
-                    name,
-                    version,
-                    None,
-                    f"{name} v{version} was never validated; run `mlops-ci validate` on it first",
-                    reason="not-validated",
-                ),
+            refusal = (
+                "not-validated",
+                f"{name} v{version} was never validated; run `mlops-ci validate` on it first",
             )
-        if status != "passed":
-            return Expectation(
-                ANY,
-                "validation",
-                Outcome(
-                    "refused",
-                    name,
-                    version,
-                    None,
-                    f"{name} v{version} failed validation ({VALIDATION_STATUS_TAG}={status}); it is not promoted",
-                    reason="validation-failed",
-                ),
+        elif status != "passed":
+            refusal = (
+                "validation-failed",
+                f"{name} v{version} failed validation ({VALIDATION_STATUS_TAG}={status}); it is not promoted",
             )
+        elif key is not None and not validation_record.verified(key, name, version, tags):
+            refusal = (
+                "validation-unsigned",
+                f"{name} v{version} has a validation record that no trusted job signed; validate it in a "
+                "trusted job (one holding the provenance key) first",
+            )
+        if refusal is not None:
+            reason, text = refusal
+            source = "none" if reason == "not-validated" else "validation"
+            return Expectation(ANY, source, Outcome("refused", name, version, None, text, reason=reason))
     if expected_flag is not None:
         return Expectation(None if expected_flag == NO_CHAMPION else expected_flag, "flag")
     validated_against = tags.get(VALIDATION_CHAMPION_TAG)

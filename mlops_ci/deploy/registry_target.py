@@ -9,6 +9,7 @@ from mlops_ci.deploy import promotion
 from mlops_ci.deploy.audit import AuditTrail, DeploymentRecord
 from mlops_ci.deploy.lock import HeldLock, model_lock
 from mlops_ci.deploy.outcome import CheckRecord, DeployOutcome
+from mlops_ci.tracking.provenance import ProvenanceKey
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class PromotionRequest:
     previous_alias: str = "previous-champion"
     require_validation: bool = True
     expected_champion: str | None = None
+    # With the provenance key, only a validation record a trusted job signed is accepted.
+    provenance_key: ProvenanceKey | None = None
 
     def __post_init__(self) -> None:
         if not self.rollback and not self.version:
@@ -83,6 +86,7 @@ def deploy_registry(request: PromotionRequest, trail: AuditTrail) -> DeployOutco
             version=version,
             require_validation=request.require_validation,
             expected_flag=request.expected_champion,
+            key=request.provenance_key,
         )
         if expected.problem is not None:
             # Refusals are logged too, under the lock like every append to the shared log.

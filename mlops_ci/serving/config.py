@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "MLOPS_CI_SERVE_"
-MIB = 1024 * 1024
+KIB = 1024
+MIB = 1024 * KIB
 
 
 class ConfigError(ValueError):
@@ -111,6 +112,55 @@ SETTINGS: tuple[Setting, ...] = (
         30.0,
         minimum=0.1,
     ),
+    Setting(
+        "header-timeout",
+        "Seconds a client may take to send a request's line and headers (also: to send a first "
+        "request on a new connection); slower: 408 and close",
+        float,
+        10.0,
+        minimum=0.1,
+    ),
+    Setting(
+        "write-timeout",
+        "Seconds a connection may keep more than --write-buffer-bytes of responses unread "
+        "before it is closed (a client that sends but does not read)",
+        float,
+        10.0,
+        minimum=0.1,
+    ),
+    Setting(
+        "write-buffer-bytes",
+        "Unsent response bytes per connection above which the server stops reading that "
+        "connection until its client reads",
+        int,
+        256 * KIB,
+        minimum=4096,
+    ),
+    Setting(
+        "max-header-bytes",
+        "Largest request line plus headers, counted while they arrive (larger: 431 and close)",
+        int,
+        64 * KIB,
+        minimum=1024,
+    ),
+    Setting("max-headers", "Most header fields in one request (more: 431 and close)", int, 100, minimum=1),
+    Setting("max-url-bytes", "Longest request target (longer: 414 and close)", int, 8 * KIB, minimum=64),
+    Setting(
+        "max-connections",
+        "Most open connections; a new one beyond it closes the longest-idle connection, or, "
+        "when none is idle, is answered 503 and closed (capped by the open-files limit)",
+        int,
+        1024,
+        minimum=1,
+    ),
+    Setting(
+        "max-buffered-bytes",
+        "Request body bytes all connections together may hold in memory (arriving or waiting "
+        "for an answer); a body that would exceed it: 503 and close",
+        int,
+        256 * MIB,
+        minimum=1,
+    ),
     Setting("log-level", "Server log level", default="info", choices=("debug", "info", "warning", "error")),
 )
 
@@ -137,6 +187,14 @@ class ServerConfig:
     shutdown_timeout: float = 30.0
     keepalive_timeout: float = 15.0
     request_timeout: float = 30.0
+    header_timeout: float = 10.0
+    write_timeout: float = 10.0
+    write_buffer_bytes: int = 256 * KIB
+    max_header_bytes: int = 64 * KIB
+    max_headers: int = 100
+    max_url_bytes: int = 8 * KIB
+    max_connections: int = 1024
+    max_buffered_bytes: int = 256 * MIB
     log_level: str = "info"
 
     def __post_init__(self) -> None:

@@ -9,8 +9,16 @@ import re
 _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
+MAX_MESSAGE = 512
+
+
 class ServingError(Exception):
+    """``message`` is clipped to ``MAX_MESSAGE`` characters: an error body stays small
+    whatever a request holds."""
+
     def __init__(self, status: int, message: str, reason: str) -> None:
+        if len(message) > MAX_MESSAGE:
+            message = message[: MAX_MESSAGE - 3] + "..."
         super().__init__(message)
         self.status = status
         self.message = message

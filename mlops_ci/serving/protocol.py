@@ -17,6 +17,8 @@ from mlops_ci.serving.signature import InputDecoder, datatype_of, to_array
 
 MLFLOW_FORMATS = ("dataframe_split", "dataframe_records", "instances", "inputs")
 DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+# Dimensions of one V2 tensor: ONNX Runtime and numpy allow more, no served model needs it.
+MAX_RANK = 32
 
 
 def parse_json(body: bytes) -> Any:
@@ -69,7 +71,11 @@ def _v2_tensor(item: Any, position: int, decoder: InputDecoder) -> tuple[str, np
     name, shape, datatype, data = item.get("name"), item.get("shape"), item.get("datatype"), item.get("data")
     if not isinstance(name, str) or not name:
         raise bad_request(f"inputs[{position}].name must be a non-empty string")
-    if type(shape) is not list or any(type(d) is not int or d < 0 for d in shape):
+    if type(shape) is not list:
+        raise bad_request(f"inputs[{position}].shape must be a list of non-negative integers")
+    if len(shape) > MAX_RANK:
+        raise bad_request(f"inputs[{position}].shape has {len(shape)} dimensions; at most {MAX_RANK}")
+    if any(type(d) is not int or d < 0 for d in shape):
         raise bad_request(f"inputs[{position}].shape must be a list of non-negative integers")
     if datatype not in DATATYPES:
         raise bad_request(f"inputs[{position}].datatype must be one of {', '.join(DATATYPES)}")
@@ -85,10 +91,12 @@ def _v2_tensor(item: Any, position: int, decoder: InputDecoder) -> tuple[str, np
     if (datatype == "BYTES") != (expected == "BYTES"):
         raise unprocessable(f"input {clip(name)!r} is {expected} in this model; got {datatype}")
 
+    size = math.prod(shape)  # Python integers: no overflow, whatever the dimensions
+    if size == 0:
+        raise unprocessable(f"inputs[{position}] holds no values (its shape has a 0); send at least one row")
     array = to_array(data, expected, name)
-    size = math.prod(shape)
     if array.size != size:
-        raise bad_request(f"inputs[{position}] has {array.size} values but its shape {shape} holds {size}")
+        raise bad_request(f"inputs[{position}] has {array.size} values but its shape holds {clip(size, 24)}")
     if list(array.shape) != shape:
         array = array.reshape(shape)
     return name, array

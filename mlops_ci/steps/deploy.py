@@ -20,6 +20,7 @@ from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
 from mlops_ci.result import Check, StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
+from mlops_ci.tracking.provenance import ProvenanceKey
 
 if TYPE_CHECKING:
     from mlops_ci.deploy.audit import AuditTrail
@@ -391,6 +392,7 @@ def promotion_request(ctx: StepContext) -> PromotionRequest:
         previous_alias=previous_alias,
         require_validation=opts.require_validation,
         expected_champion=expected,
+        provenance_key=ProvenanceKey.from_env(ctx.env),
     )
 
 

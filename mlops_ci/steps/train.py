@@ -8,6 +8,7 @@ import logging
 from mlops_ci.options import Option
 from mlops_ci.result import StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
+from mlops_ci.tracking.provenance import ProvenanceKey
 from mlops_ci.tracking.training import LOG_NAME, TrainOutcome, TrainRequest
 from mlops_ci.tracking.training_run import ARTIFACT_DIR
 
@@ -107,6 +108,7 @@ def _request(ctx: StepContext) -> TrainRequest:
         env=dict(ctx.env),
         run_name=opts.run_name,
         pass_env=tuple(opts.pass_env),
+        provenance_key=ProvenanceKey.from_env(ctx.env),
         force=opts.force,
         timeout_s=opts.timeout * 60 if opts.timeout else None,
     )
@@ -144,6 +146,10 @@ def _result(outcome: TrainOutcome) -> StepResult:
         status, summary = "skipped", f"reused run {outcome.run_id}: code, data and parameters unchanged"
     else:
         status, summary = "passed", f"trained run {outcome.run_id} in {outcome.elapsed_s:.1f} s"
+        if outcome.signed:
+            summary += " (signed by this trusted job)"
+        if outcome.not_reused:
+            summary += f"; not reused: {outcome.not_reused}"
     return StepResult(step="train", status=status, summary=summary, outputs=outputs, artifacts=artifacts)
 
 

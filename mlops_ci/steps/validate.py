@@ -8,6 +8,7 @@ from mlops_ci.errors import UsageError
 from mlops_ci.options import Option, alpha_option
 from mlops_ci.result import Check, StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
+from mlops_ci.tracking.provenance import ProvenanceKey
 from mlops_ci.validation.checks import BUILTIN_METRICS, CHECK_SCHEMA, SLICE_SCHEMA
 from mlops_ci.validation.findings import Finding
 from mlops_ci.validation.validate import ValidationOutcome, ValidationRequest
@@ -161,6 +162,8 @@ def _request(ctx: StepContext) -> ValidationRequest:
         robustness_blocking=opts.robustness_blocking,
         plots=opts.plots,
         record=opts.record,
+        # Only a trusted job's record may be signed: deploy believes signed records.
+        signing_key=ProvenanceKey.from_env(ctx.env) if ctx.run_context.trusted else None,
     )
 
 

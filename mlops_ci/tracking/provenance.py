@@ -68,3 +68,21 @@ def verify(key: ProvenanceKey, purpose: str, fields: Mapping[str, str], signatur
     if not signature:
         return False
     return hmac.compare_digest(sign(key, purpose, fields), signature)
+
+
+RUN_PURPOSE = "run"
+RUN_TAG = "mlops_ci.provenance"
+
+
+def run_fields(
+    *, run_id: str, experiment_id: str, fingerprint: str, model_id: str, digest: str
+) -> dict[str, str]:
+    """What a training run's signature covers: which run, where, its reuse key, and its model
+    (id and a digest of its files)."""
+    return {
+        "run_id": run_id,
+        "experiment_id": experiment_id,
+        "fingerprint": fingerprint,
+        "model_id": model_id,
+        "model_digest": digest,
+    }

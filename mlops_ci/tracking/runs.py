@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from mlops_ci.errors import SettingError
@@ -26,9 +27,15 @@ def find_logged_model(client: MlflowClient, run: Run) -> LoggedModel | None:
 
 
 def find_reusable_run(
-    client: MlflowClient, experiment_id: str, fingerprint: str, store: TrackingStore
+    client: MlflowClient,
+    experiment_id: str,
+    fingerprint: str,
+    store: TrackingStore,
+    *,
+    accept: Callable[[Run, LoggedModel], bool] | None = None,
 ) -> tuple[Run, LoggedModel] | None:
-    """The newest finished run with this fingerprint that logged a model, if any."""
+    """The newest finished run with this fingerprint that logged a model and that ``accept``
+    (when given) accepts, if any: a planted newer run does not hide an older good one."""
     with tracking_errors(store):
         runs = client.search_runs(
             [experiment_id],
@@ -38,9 +45,27 @@ def find_reusable_run(
         )
         for run in runs:
             model = find_logged_model(client, run)
-            if model is not None:
+            if model is not None and (accept is None or accept(run, model)):
                 return run, model
     return None
+
+
+def model_digest(model: LoggedModel, store: TrackingStore) -> str:
+    """sha256 over every file of a logged model (relative path and bytes, in path order):
+    what a provenance signature covers, so that artifacts replaced after signing fail it."""
+    import hashlib
+    import tempfile
+    from pathlib import Path
+
+    import mlflow
+
+    with tracking_errors(store), tempfile.TemporaryDirectory() as tmp:
+        root = Path(mlflow.artifacts.download_artifacts(artifact_uri=model.artifact_location, dst_path=tmp))
+        digest = hashlib.sha256()
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        return digest.hexdigest()
 
 
 def get_run(client: MlflowClient, run_id: str, store: TrackingStore) -> Run:

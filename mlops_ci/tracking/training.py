@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from mlops_ci.errors import SettingError, UsageError
 from mlops_ci.platforms import RunContext
+from mlops_ci.tracking import provenance
 from mlops_ci.tracking.command import prepare_command, run_command
 from mlops_ci.tracking.fingerprint import (
     code_files,
@@ -21,6 +22,8 @@ from mlops_ci.tracking.fingerprint import (
     fingerprint_data,
     step_fingerprint,
 )
+from mlops_ci.tracking.provenance import KEY_ENV, ProvenanceKey
+from mlops_ci.tracking.runs import FINGERPRINT_TAG
 from mlops_ci.tracking.store import LOCAL_STORE_DIR, TrackingStore
 
 log = logging.getLogger(__name__)
@@ -48,6 +51,8 @@ class TrainRequest:
     run_name: str | None = None
     # Variables the command gets although they look like credentials (see child_env).
     pass_env: tuple[str, ...] = ()
+    # The key trusted jobs sign their runs with (MLOPS_CI_PROVENANCE_KEY); None without one.
+    provenance_key: ProvenanceKey | None = None
     # Train even when an identical earlier run could be reused.
     force: bool = False
     timeout_s: float | None = None
@@ -70,6 +75,10 @@ class TrainOutcome:
     log_path: Path | None = None
     elapsed_s: float = 0.0
     failure: str = ""
+    # Why an identical earlier run was not reused (its provenance could not be verified).
+    not_reused: str = ""
+    # The run carries a provenance signature made by this job.
+    signed: bool = False
 
     @property
     def reused(self) -> bool:
@@ -124,10 +133,12 @@ def train(request: TrainRequest) -> TrainOutcome:
     found = dict(experiment_id=experiment_id, fingerprint=fingerprint, tracking_uri=store.display_uri)
 
     if not request.force:
-        reusable = runs.find_reusable_run(client, experiment_id, fingerprint, store)
+        trust = ReuseTrust(request.run_context.trusted, request.provenance_key, store)
+        reusable = runs.find_reusable_run(client, experiment_id, fingerprint, store, accept=trust.accept)
         if reusable is not None:
             run, model = reusable
             return _with_model("reused", run.info.run_id, model, store, **found)
+        found["not_reused"] = trust.refused
 
     training = TrainingRun.start(
         client,
@@ -161,8 +172,58 @@ def train(request: TrainRequest) -> TrainOutcome:
     if model is None:
         training.finish("FAILED", note="the training command logged no model")
         return TrainOutcome("no-model", training.run_id, **finished)
+    signed = request.run_context.trusted and request.provenance_key is not None
+    if signed:
+        training.sign(request.provenance_key, fingerprint=fingerprint, model=model)
     training.finish("FINISHED")
-    return _with_model("trained", training.run_id, model, store, **finished)
+    return _with_model("trained", training.run_id, model, store, signed=signed, **finished)
+
+
+class ReuseTrust:
+    """Which earlier runs a job may reuse. Outside a trusted context any run with the same
+    fingerprint will do (a pull request reusing another's run harms only its own, unbelieved
+    results). In a trusted context the fingerprint proves nothing - any MLflow writer can set
+    it, the pull request's training code included - so a run is reused only when it carries a
+    valid signature by the provenance key, which only trusted jobs hold (SECURITY.md)."""
+
+    def __init__(self, trusted: bool, key: ProvenanceKey | None, store: TrackingStore) -> None:
+        self.trusted = trusted
+        self.key = key
+        self.store = store
+        self.refused = ""
+
+    def accept(self, run: Any, model: Any) -> bool:
+        if not self.trusted:
+            return True
+        if self.key is None:
+            self.refused = (
+                f"run {run.info.run_id} has the same fingerprint, but this is a trusted context and "
+                f"without {KEY_ENV} its provenance cannot be verified"
+            )
+        elif not self._verified(run, model):
+            self.refused = (
+                f"run {run.info.run_id} has the same fingerprint but no valid provenance signature (made "
+                "outside a trusted job, or changed since)"
+            )
+        else:
+            return True
+        log.warning("train: not reusing %s; training again", self.refused)
+        return False
+
+    def _verified(self, run: Any, model: Any) -> bool:
+        from mlops_ci.tracking.runs import model_digest
+
+        signature = run.data.tags.get(provenance.RUN_TAG)
+        if not signature:
+            return False
+        fields = provenance.run_fields(
+            run_id=run.info.run_id,
+            experiment_id=run.info.experiment_id,
+            fingerprint=run.data.tags.get(FINGERPRINT_TAG, ""),
+            model_id=model.model_id,
+            digest=model_digest(model, self.store),
+        )
+        return provenance.verify(self.key, provenance.RUN_PURPOSE, fields, signature)
 
 
 def _with_model(

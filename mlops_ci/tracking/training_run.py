@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
     from mlops_ci.gitinfo import GitInfo
+    from mlops_ci.tracking.provenance import ProvenanceKey
 
 ARTIFACT_DIR = "mlops-ci"
 LOG_TAIL_BYTES = 1 << 20
@@ -138,6 +139,23 @@ class TrainingRun:
     def logged_model(self) -> LoggedModel | None:
         with tracking_errors(self.store):
             return find_logged_model(self.client, self.client.get_run(self.run_id))
+
+    def sign(self, key: ProvenanceKey, *, fingerprint: str, model: LoggedModel) -> None:
+        """Record that a trusted job produced this run and its model (SECURITY.md)."""
+        from mlops_ci.tracking import provenance
+        from mlops_ci.tracking.runs import model_digest
+
+        fields = provenance.run_fields(
+            run_id=self.run_id,
+            experiment_id=self.experiment_id,
+            fingerprint=fingerprint,
+            model_id=model.model_id,
+            digest=model_digest(model, self.store),
+        )
+        with tracking_errors(self.store):
+            self.client.set_tag(
+                self.run_id, provenance.RUN_TAG, provenance.sign(key, provenance.RUN_PURPOSE, fields)
+            )
 
     def finish(self, status: str, note: str | None = None) -> None:
         with tracking_errors(self.store):

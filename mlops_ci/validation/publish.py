@@ -10,16 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mlops_ci.result import now_iso
+from mlops_ci.tracking import validation_record
+from mlops_ci.tracking.provenance import ProvenanceKey
 from mlops_ci.tracking.store import TrackingStore, tracking_errors
+from mlops_ci.tracking.validation_record import AT_TAG, CHAMPION_TAG, STATUS_TAG
 from mlops_ci.validation.findings import Finding
 from mlops_ci.validation.models import ModelRef
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
-STATUS_TAG = "mlops_ci.validation.status"
-CHAMPION_TAG = "mlops_ci.validation.champion_version"
-AT_TAG = "mlops_ci.validation.at"
 ARTIFACT_DIR = "mlops-ci/validate"
 _UNSAFE = re.compile(r"[^A-Za-z0-9_\-. /]")
 
@@ -72,13 +72,18 @@ def tag_version(
     *,
     passed: bool,
     baseline: ModelRef | None,
+    signing_key: ProvenanceKey | None = None,
 ) -> dict[str, str]:
+    """The validation record on the candidate's version; signed when a trusted job holding
+    the provenance key wrote it (``signing_key``), which `deploy` can then verify."""
     tags = {
         STATUS_TAG: "passed" if passed else "failed",
         # The version compared against; a baseline outside the registry is named by its URI.
         CHAMPION_TAG: "none" if baseline is None else (baseline.version or baseline.uri),
         AT_TAG: now_iso(),
     }
+    if signing_key is not None:
+        tags = validation_record.signed(signing_key, candidate.name, str(candidate.version), tags)
     with tracking_errors(store):
         for key, value in tags.items():
             client.set_model_version_tag(candidate.name, candidate.version, key, value)

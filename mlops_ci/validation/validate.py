@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlops_ci.errors import SettingError
 from mlops_ci.result import now_iso
+from mlops_ci.tracking.provenance import ProvenanceKey
 from mlops_ci.tracking.store import TrackingStore
 from mlops_ci.validation.findings import Finding
 
@@ -59,6 +60,8 @@ class ValidationRequest:
     plots: bool = True
     # Log metrics and reports to the candidate's run and tag its registry version.
     record: bool = True
+    # A trusted job's provenance key: the validation record is signed with it (SECURITY.md).
+    signing_key: ProvenanceKey | None = None
 
 
 @dataclass(frozen=True)
@@ -328,7 +331,9 @@ def _report_and_record(
         if cand.run_id:
             publish.log_to_run(client, request.store, cand.run_id, findings, folder)
         if cand.name and cand.version:
-            tags = publish.tag_version(client, request.store, cand, passed=passed, baseline=base)
+            tags = publish.tag_version(
+                client, request.store, cand, passed=passed, baseline=base, signing_key=request.signing_key
+            )
             recorded = tags[publish.STATUS_TAG]
     return ValidationOutcome(
         candidate=cand,

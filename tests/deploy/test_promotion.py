@@ -40,6 +40,36 @@ def test_refusals_before_the_lock_speak_domain_terms():
     assert "--" not in never.problem.message + failed.problem.message
 
 
+def test_with_the_provenance_key_only_a_signed_record_counts():
+    from mlops_ci.tracking import validation_record
+    from mlops_ci.tracking.provenance import ProvenanceKey
+
+    key = ProvenanceKey(b"k" * 32)
+    tags = {promotion.VALIDATION_STATUS_TAG: "passed", promotion.VALIDATION_CHAMPION_TAG: "3"}
+
+    def expect(found_tags, *, with_key=key, version="4"):
+        return promotion.expectation(
+            found_tags, name="m", version=version, require_validation=True, expected_flag=None, key=with_key
+        )
+
+    unsigned = expect(tags)
+    assert unsigned.problem is not None and unsigned.problem.reason == "validation-unsigned"
+    assert "no trusted job signed" in unsigned.problem.message
+    signed = validation_record.signed(key, "m", "4", tags)
+    assert expect(signed).problem is None and expect(signed).champion == "3"
+    # A signature copied onto another version, or the record of a PR job without the key.
+    assert expect(signed, version="5").problem.reason == "validation-unsigned"
+    assert expect(tags, with_key=None).problem is None
+    # A failed validation is reported as such, signed or not.
+    failed = validation_record.signed(key, "m", "4", {**tags, promotion.VALIDATION_STATUS_TAG: "failed"})
+    assert expect(failed).problem.reason == "validation-failed"
+    # Without validation required the record is not looked at.
+    loose = promotion.expectation(
+        tags, name="m", version="4", require_validation=False, expected_flag=None, key=key
+    )
+    assert loose.problem is None
+
+
 def test_racing_promotions_exactly_one_wins(client, versions):
     """Two threads promote two challengers validated against the same champion at the same
     instant, three times over: each time exactly one wins, the other is refused."""

@@ -424,3 +424,28 @@ def test_docker_bad_input(tmp_path, engine, service):
     assert done.error_lines[0].startswith(
         "mlops-ci deploy: error: no Docker engine answers at tcp://127.0.0.1:"
     )
+
+
+def test_with_the_provenance_key_deploy_accepts_only_a_validation_a_trusted_job_signed(
+    tmp_path, env, client, versions
+):
+    """Any MLflow writer can tag a version `passed`; with MLOPS_CI_PROVENANCE_KEY set, deploy
+    believes only a record signed by a trusted job (SECURITY.md)."""
+    from mlops_ci.tracking import validation_record
+    from mlops_ci.tracking.provenance import KEY_ENV, ProvenanceKey
+
+    key = "p" * 32
+    version = versions.add(validated_against="none")  # tags as a pull request's validate writes them
+    keyed = {**env, KEY_ENV: key}
+    done, result = deploy(["--version", version], tmp_path, keyed)
+    assert done.returncode == 1, done.stderr
+    assert result["outputs"]["action"] == "refused" and "no trusted job signed" in result["summary"]
+    assert versions.alias("champion") is None
+
+    tags = client.get_model_version(versions.name, version).tags
+    signed = validation_record.signed(ProvenanceKey(key.encode()), versions.name, version, tags)
+    client.set_model_version_tag(
+        versions.name, version, validation_record.SIGNATURE_TAG, signed[validation_record.SIGNATURE_TAG]
+    )
+    result = promote(tmp_path, keyed, version=version)
+    assert result.status == "passed" and versions.alias("champion") == version

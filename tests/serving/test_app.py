@@ -295,7 +295,7 @@ def test_request_log_records_follow_the_published_schema(census_model_dir, tmp_p
     app.request_log.close()
     lines = [json.loads(line) for line in log_path.read_text().splitlines()]
     schema = json.loads(
-        (Path(__file__).resolve().parents[1] / "mlops_ci/schemas/request-log.v1.json").read_text()
+        (Path(__file__).resolve().parents[2] / "mlops_ci/schemas/request-log.v1.json").read_text()
     )
     assert [line["endpoint"] for line in lines] == ["v2_infer", "invocations"]
     for line in lines:
