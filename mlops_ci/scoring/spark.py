@@ -2,6 +2,7 @@
 local-mode session). The ONNX model's bytes are broadcast once; each Python worker builds
 one ONNX Runtime session from them and scores its partitions inside ``mapInPandas``, with
 the same ``OnnxScorer`` the local engine uses, so both engines give the same predictions.
+A model without an ONNX form scores through MLflow's ``spark_udf`` instead.
 
 Reading follows the local engine's rules: CSV columns the model takes are parsed as the
 types it takes, carried-through columns stay text, an empty CSV field is an empty string
@@ -61,11 +62,6 @@ def score_spark(
     session: Any = None,
 ) -> list[int]:
     """Score every planned input into a staged folder of part files; the rows per input."""
-    if not model.is_onnx:
-        raise UsageError(
-            f"the Spark engine scores ONNX models; {model.uri} does not convert to ONNX "
-            f"({model.fallback_reason}); score it with the local engine"
-        )
     try:
         from pyspark.errors import AnalysisException, PythonException
     except ImportError:
@@ -73,27 +69,53 @@ def score_spark(
     from py4j.protocol import Py4JJavaError
 
     spark = session or spark_session(master)
-    broadcast = spark.sparkContext.broadcast(model.onnx_bytes)
-    settings = model.settings.to_dict()
+    broadcast = spark.sparkContext.broadcast(model.onnx_bytes) if model.is_onnx else None
+    settings = model.settings.to_dict() if model.is_onnx else {}
     rows: list[int] = []
     for plan in plans:
         counter = spark.sparkContext.accumulator(0)
+        target = str(staging.temp_for(plan.path))
         try:
             frame = _read(spark, plan, scorer, keep, partitions)
-            schema = _output_schema(frame.schema, keep, scorer.output_fields)
-            scored = frame.mapInPandas(_partition_scorer(broadcast, settings, list(keep), counter), schema)
+            if broadcast is not None:
+                schema = _output_schema(frame.schema, keep, scorer.output_fields)
+                scored = frame.mapInPandas(
+                    _partition_scorer(broadcast, settings, list(keep), counter), schema
+                )
+            else:
+                scored = _pyfunc_scored(spark, frame, model, scorer, keep)
             writer = scored.write.mode("overwrite")
-            target = str(staging.temp_for(plan.path))
             if plan.format == "csv":
                 writer.option("header", True).option("emptyValue", "").csv(target)
+                count = (
+                    counter.value
+                    if broadcast is not None
+                    else spark.read.option("header", True).csv(target).count()
+                )
             else:
                 writer.parquet(target)
+                count = counter.value if broadcast is not None else spark.read.parquet(target).count()
         except (Py4JJavaError, AnalysisException, PythonException) as exc:
             # Bad rows fail the Spark job (FAILFAST parsing, or a worker's ScoringInputError).
             raise ScoringInputError(f"cannot score {plan.input.path} on Spark: {_cause(exc)}") from None
-        rows.append(counter.value)
-        progress.advance(counter.value)
+        rows.append(count)
+        progress.advance(count)
     return rows
+
+
+def _pyfunc_scored(spark: Any, frame: Any, model: ScoringModel, scorer: Any, keep: Sequence[str]) -> Any:
+    """A model without an ONNX form: MLflow's ``spark_udf`` (the model shipped to the
+    workers, loaded once per worker). The prediction's type comes from scoring a few rows on
+    the driver, so both engines write the same type."""
+    import mlflow.pyfunc
+    from pyspark.sql import functions as F
+
+    sample = frame.limit(20).toPandas()
+    kind = scorer.score_frame(sample)["prediction"].dtype.kind if len(sample) else "O"
+    result_type = {"f": "double", "i": "long", "u": "long", "b": "boolean"}.get(kind, "string")
+    udf = mlflow.pyfunc.spark_udf(spark, model.pyfunc_uri, env_manager="local", result_type=result_type)
+    columns = list(scorer.input_columns) or [name for name in frame.columns if name not in keep]
+    return frame.select(*keep, udf(*[F.col(name) for name in columns]).alias("prediction"))
 
 
 def _read(spark: Any, plan: OutputPlan, scorer: Any, keep: Sequence[str], partitions: int | None) -> Any:

@@ -181,7 +181,8 @@ STEP = Step(
     "converted the way `mlops-ci package` converts it; MLflow pyfunc when it does not convert), written "
     "to one output per input under --output, with lineage.json beside them (model version, input "
     "and output sha256 digests, row counts, mlops-ci version, times). Outputs appear only when every "
-    "input scored. --engine spark runs the same scoring on Spark (ONNX Runtime inside mapInPandas).",
+    "input scored. --engine spark runs the same scoring on Spark (ONNX Runtime inside mapInPandas; "
+    "MLflow's spark_udf for a model without ONNX).",
     options=OPTIONS,
     outputs=OUTPUTS,
     run=run,

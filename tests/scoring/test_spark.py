@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mlops_ci.errors import UsageError
 from mlops_ci.scoring import ScoringInputError
 from mlops_ci.scoring.batch import ScoreRequest, score_batch
 from tests.scoring.conftest import census_rows
@@ -99,7 +98,14 @@ def test_a_bad_row_fails_the_run_and_writes_nothing(tmp_path, spark, census_mode
     assert [p.name for p in (tmp_path / "out").iterdir()] == []
 
 
-def test_a_model_without_onnx_is_refused_on_spark(tmp_path, spark, pyfunc_model, census_inputs):
-    with pytest.raises(UsageError, match="the Spark engine scores ONNX models"):
-        score_batch(request(tmp_path, pyfunc_model, [census_inputs / "rows.csv"], "out", "spark"), store=None)
-    assert not (tmp_path / "out" / "rows.csv").exists()
+def test_a_model_without_onnx_scores_through_spark_udf_as_it_does_locally(
+    tmp_path, spark, pyfunc_model, census_inputs
+):
+    inputs = [census_inputs / "rows.csv"]
+    local = score_batch(request(tmp_path, pyfunc_model, inputs, "local", "local"), store=None)
+    remote = score_batch(request(tmp_path, pyfunc_model, inputs, "spark", "spark"), store=None)
+    assert remote.scorer == local.scorer == "pyfunc" and remote.rows == local.rows == 2000
+    mine, _ = read(tmp_path / "local" / "rows.csv")
+    theirs, _ = read(tmp_path / "spark" / "rows.csv")
+    assert theirs["id"].tolist() == mine["id"].tolist()
+    assert theirs["prediction"].tolist() == mine["prediction"].tolist()
