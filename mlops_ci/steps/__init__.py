@@ -26,6 +26,7 @@ STEP_NAMES: tuple[str, ...] = (
     "package",
     "profile",
     "deploy",
+    "score",
     "drift",
     "gate",
 )
