@@ -27,6 +27,7 @@ STEP_NAMES: tuple[str, ...] = (
     "profile",
     "deploy",
     "drift",
+    "quality",
     "gate",
 )
 
