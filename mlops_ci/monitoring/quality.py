@@ -61,7 +61,6 @@ class QualityRequest:
 
     requests: tuple[Path, ...]
     labels: tuple[Path, ...]
-    out_dir: Path
     id_column: str = "request_id"
     label_column: str = "label"
     metric: str = "accuracy"
@@ -326,9 +325,9 @@ def check_quality(
     )
     model = client = None
     if request.model_uri:
-        from mlops_ci.monitoring.watch import _model
+        from mlops_ci.monitoring.watch import find_model
 
-        model, client = _model(request.model_uri, store)
+        model, client = find_model(request.model_uri, store)
     if request.expected is not None:
         expected, source = float(request.expected), "given"
     else:

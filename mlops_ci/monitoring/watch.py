@@ -192,7 +192,7 @@ def _reference(request: DriftRequest, store: TrackingStore | None):
         model = client = None
         if request.model_uri:
             try:
-                model, client = _model(request.model_uri, store)
+                model, client = find_model(request.model_uri, store)
             except UsageError as exc:
                 if not request.model_optional:
                     raise
@@ -203,12 +203,13 @@ def _reference(request: DriftRequest, store: TrackingStore | None):
 
     if not request.model_uri:
         raise ValueError("`model_uri` is needed without `reference`")
-    model, client = _model(request.model_uri, store)
+    model, client = find_model(request.model_uri, store)
     loaded = load_reference(client, store, model, project_dir=request.project_dir)
     return loaded.frame, loaded.source, model, client, list(loaded.warnings)
 
 
-def _model(uri: str, store: TrackingStore):
+def find_model(uri: str, store: TrackingStore):
+    """The model version ``uri`` names and a registry client (drift and quality)."""
     from mlops_ci.monitoring.reference import resolve_version
     from mlops_ci.tracking.store import connect
 

@@ -224,7 +224,7 @@ def drift_request(ctx: StepContext) -> DriftRequest:
     return DriftRequest(
         current=tuple(opts.current),
         reference=tuple(opts.reference or ()),
-        model_uri=_model_uri(opts),
+        model_uri=champion_uri(opts),
         # With --reference, a model named only by model-name is for the predictions alone.
         model_optional=bool(opts.reference) and not opts.model_uri,
         out_dir=ctx.out_dir / "drift",
@@ -248,7 +248,8 @@ def drift_request(ctx: StepContext) -> DriftRequest:
     )
 
 
-def _model_uri(opts) -> str | None:
+def champion_uri(opts) -> str | None:
+    """--model-uri, else the champion of model-name (None: neither; quality uses it too)."""
     from mlops_ci.tracking.registry import check_model_name
 
     if opts.model_uri:

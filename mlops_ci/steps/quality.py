@@ -182,13 +182,13 @@ def quality_request(ctx: StepContext) -> QualityRequest:
         raise UsageError("no request log: pass --requests (the serving request logs)")
     if not opts.labels:
         raise UsageError("no labels: pass --labels (CSV or Parquet with the request id and the label)")
-    model_uri = drift._model_uri(opts) if opts.expected is None else None
+    # With --expected the registry is needed only for the cooldown of an explicit --model-uri.
+    model_uri = opts.model_uri or (drift.champion_uri(opts) if opts.expected is None else None)
     if opts.expected is None and model_uri is None:
         raise UsageError("nothing to compare with: pass --expected, or --model-uri / model-name")
     return QualityRequest(
         requests=tuple(opts.requests),
         labels=tuple(opts.labels),
-        out_dir=ctx.out_dir / "quality",
         id_column=opts.id_column,
         label_column=opts.label_column,
         metric=opts.metric,

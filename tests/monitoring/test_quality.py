@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from mlops_ci.errors import UsageError
 from mlops_ci.monitoring.data import REQUEST_ID, load
 from mlops_ci.monitoring.quality import (
     LABEL,
@@ -120,7 +121,7 @@ def test_a_missing_column_names_the_file_and_the_column(tmp_path):
 
 
 def _request(tmp_path, log, labels, **kwargs):
-    return QualityRequest(requests=(log,), labels=(labels,), out_dir=tmp_path / "out", **kwargs)
+    return QualityRequest(requests=(log,), labels=(labels,), **kwargs)
 
 
 @pytest.mark.parametrize(("rows", "tested"), [(199, False), (200, True)])
@@ -135,3 +136,30 @@ def test_min_rows_below_skips_and_at_it_tests(tmp_path, rows, tested):
     else:
         assert outcome.assessment is None
         assert outcome.skip_reason.startswith("only 199 labelled predictions joined")
+
+
+def test_roc_auc_is_computed_on_the_logged_probabilities(tmp_path):
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 2, 400)
+    # Informative scores: the positive class scores higher on average.
+    score = np.clip(0.3 + 0.4 * truth + rng.normal(0, 0.2, 400), 0, 1)
+    log = RequestLog(str(tmp_path / "requests.jsonl"), model="m", version="1", max_bytes=10**9, keep=1)
+    for i in range(400):
+        log.submit(
+            "v2_infer",
+            1,
+            0.001,
+            {"x": np.array([1.0])},
+            {"probabilities": np.array([[1 - score[i], score[i]]])},
+            request_id=f"r{i}",
+        )
+    log.close()
+    labels = labels_csv(tmp_path, [(f"r{i}", int(truth[i])) for i in range(400)])
+    outcome = check_quality(
+        _request(tmp_path, tmp_path / "requests.jsonl", labels, metric="roc-auc", expected=0.99)
+    )
+    a = outcome.assessment
+    assert a.metric == "roc-auc" and 0.8 < a.live < 0.99 and a.decayed
+    # The same log has no label output: accuracy cannot be computed on it.
+    with pytest.raises(UsageError, match="has no prediction to compute accuracy on"):
+        check_quality(_request(tmp_path, tmp_path / "requests.jsonl", labels, expected=0.9))
