@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 REQUEST_LOG_SCHEMA = "mlops-ci/request-log/v1"
 PREDICTION = "prediction"
 PREDICTION_SCORE = "prediction_score"
+# Each row's request id (``load(..., ids=True)``): the record's ``id`` for a one-row request,
+# ``<id>/<row>`` for the rows of a larger one, missing when the client gave no id.
+REQUEST_ID = "request_id"
 _LOG_NAME = re.compile(r"\.(jsonl|ndjson|log)(\.\d+)?$")
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 
@@ -94,10 +97,11 @@ def load(
     window_days: float | None = None,
     time_column: str | None = None,
     now: datetime | None = None,
+    ids: bool = False,
 ) -> Loaded:
     """Load and concatenate ``paths``; keep only the last ``window_days`` days when given
     (request logs by their record time, tables by ``time_column``). ``label`` names the
-    data in messages."""
+    data in messages; ``ids`` adds the request logs' ``REQUEST_ID`` column."""
     import pandas as pd
 
     now = now or datetime.now(timezone.utc)
@@ -108,7 +112,7 @@ def load(
     for file in expand(paths, label=label):
         if _is_log(file):
             logs = True
-            frame, times = read_request_log(file, since=since)
+            frame, times = read_request_log(file, since=since, ids=ids)
         elif _is_table(file):
             frame = read_table(file)
             times = None
@@ -160,9 +164,11 @@ def _filter_by_time(frame, file: Path, column: str, since: datetime | None):
     return kept, times
 
 
-def read_request_log(path: Path, *, since: datetime | None) -> tuple[pd.DataFrame, list[datetime]]:
+def read_request_log(
+    path: Path, *, since: datetime | None, ids: bool = False
+) -> tuple[pd.DataFrame, list[datetime]]:
     """The rows of a ``mlops-ci/request-log/v1`` file (one record per request, several rows
-    per record), and the record times kept."""
+    per record), and the record times kept; with ``ids`` each row's ``REQUEST_ID`` too."""
     import pandas as pd
 
     records: list[tuple[int, dict[str, list]]] = []
@@ -180,6 +186,7 @@ def read_request_log(path: Path, *, since: datetime | None) -> tuple[pd.DataFram
                 rows = int(record["rows"])
                 inputs = record["inputs"]
                 outputs = record.get("outputs") or {}
+                request_id = record.get("id")
             except (ValueError, KeyError, TypeError) as exc:
                 if _truncated_last_line(handle):
                     break  # the server was writing this line when the file was copied
@@ -192,6 +199,8 @@ def read_request_log(path: Path, *, since: datetime | None) -> tuple[pd.DataFram
             times.append(at)
             record_columns = dict(inputs)
             record_columns.update(_prediction_columns(outputs, rows))
+            if ids:
+                record_columns[REQUEST_ID] = _row_ids(request_id, rows)
             for name in record_columns:
                 names.setdefault(name)
             records.append((rows, record_columns))
@@ -201,6 +210,12 @@ def read_request_log(path: Path, *, since: datetime | None) -> tuple[pd.DataFram
             found = record_columns.get(name)
             values.extend(found if found is not None and len(found) == rows else [None] * rows)
     return pd.DataFrame(columns), times
+
+
+def _row_ids(request_id: object, rows: int) -> list[str | None]:
+    if not isinstance(request_id, str):
+        return [None] * rows
+    return [request_id] if rows == 1 else [f"{request_id}/{row}" for row in range(rows)]
 
 
 def _truncated_last_line(handle) -> bool:

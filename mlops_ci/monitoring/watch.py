@@ -20,7 +20,7 @@ from mlops_ci.monitoring.detect import DriftReport, FeatureRule
 from mlops_ci.platforms.base import Platform, Published, RetrainRequest
 
 if TYPE_CHECKING:
-    from mlops_ci.monitoring.data import Loaded
+    from mlops_ci.monitoring.data import Window
     from mlops_ci.monitoring.reference import ModelVersionRef
     from mlops_ci.tracking.store import TrackingStore
 
@@ -129,7 +129,9 @@ def watch(
     if len(current_frame) < request.min_rows:
         dispatched = None
         if request.retrain is not None and request.retrain.always:
-            dispatched = _dispatch(platform, request.retrain, reason="scheduled retraining", current=current)
+            dispatched = dispatch_retraining(
+                platform, request.retrain, reason="scheduled retraining", window=current.window
+            )
         return DriftOutcome(
             None,
             current_rows=len(current_frame),
@@ -158,13 +160,15 @@ def watch(
     dispatched: Published | None = None
     if plan is not None and (plan.always or found.drifted):
         reason = retrain_reason(found, always=plan.always)
-        recent = None if plan.always else _recent_retraining(store, client, model, plan.cooldown_hours)
+        recent = None if plan.always else recent_retraining(store, client, model, plan.cooldown_hours)
         if recent is not None:
             dispatched = Published("cooldown", done=False, kind="dispatch", reason=recent)
         else:
-            dispatched = _dispatch(platform, plan, reason=reason, found=found, current=current, model=model)
+            dispatched = dispatch_retraining(
+                platform, plan, reason=reason, found=found, window=current.window, model=model
+            )
             if dispatched.done and not plan.always:
-                _remember_retraining(store, client, model, reason, dispatched)
+                remember_retraining(store, client, model, reason, dispatched)
     return DriftOutcome(
         found,
         current_rows=found.current_rows,
@@ -188,7 +192,7 @@ def _reference(request: DriftRequest, store: TrackingStore | None):
         model = client = None
         if request.model_uri:
             try:
-                model, client = _model(request.model_uri, store)
+                model, client = find_model(request.model_uri, store)
             except UsageError as exc:
                 if not request.model_optional:
                     raise
@@ -199,12 +203,13 @@ def _reference(request: DriftRequest, store: TrackingStore | None):
 
     if not request.model_uri:
         raise ValueError("`model_uri` is needed without `reference`")
-    model, client = _model(request.model_uri, store)
+    model, client = find_model(request.model_uri, store)
     loaded = load_reference(client, store, model, project_dir=request.project_dir)
     return loaded.frame, loaded.source, model, client, list(loaded.warnings)
 
 
-def _model(uri: str, store: TrackingStore):
+def find_model(uri: str, store: TrackingStore):
+    """The model version ``uri`` names and a registry client (drift and quality)."""
     from mlops_ci.monitoring.reference import resolve_version
     from mlops_ci.tracking.store import connect
 
@@ -247,8 +252,9 @@ def retrain_reason(found: DriftReport, *, always: bool) -> str:
     return "scheduled retraining; no drift found"
 
 
-def _recent_retraining(store: TrackingStore | None, client, model, hours: float) -> str | None:
-    """Why not to start again: a drift-started retraining within the cooldown (None: go)."""
+def recent_retraining(store: TrackingStore | None, client, model, hours: float) -> str | None:
+    """Why not to start again: a monitoring-started retraining (drift or quality decay)
+    within the cooldown (None: go)."""
     from mlops_ci.tracking.store import tracking_errors
 
     if model is None or client is None or not hours:
@@ -271,7 +277,7 @@ def _recent_retraining(store: TrackingStore | None, client, model, hours: float)
     return None
 
 
-def _remember_retraining(
+def remember_retraining(
     store: TrackingStore | None, client, model, reason: str, dispatched: Published
 ) -> None:
     from mlops_ci.result import now_iso
@@ -286,20 +292,22 @@ def _remember_retraining(
             client.set_registered_model_tag(model.name, RETRAIN_URL_TAG, dispatched.url)
 
 
-def _dispatch(
+def dispatch_retraining(
     platform: Platform,
     plan: RetrainPlan,
     *,
     reason: str,
-    current: Loaded,
+    window: Window,
     found: DriftReport | None = None,
     model: ModelVersionRef | None = None,
 ) -> Published:
+    """Start the training pipeline ``plan`` names, with ``reason`` and the data ``window``
+    (drift and quality decay both start it here)."""
     request = replace(
         plan.target,
         reason=reason,
-        window_start=current.window.start,
-        window_end=current.window.end,
+        window_start=window.start,
+        window_end=window.end,
         model=model.uri if model is not None else None,
         drifted_features=tuple(found.drifted_features) if found is not None else (),
     )

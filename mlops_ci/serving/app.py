@@ -174,7 +174,7 @@ class App:
         self._require_ready()
         request = protocol.parse_json(body)
         feeds, rows, output_names, request_id = protocol.decode_v2(request, self.decoder, self.settings)
-        outputs, elapsed = self._run(feeds, rows, output_names, "v2_infer")
+        outputs, elapsed = self._run(feeds, rows, output_names, "v2_infer", request_id)
         body = protocol.encode_v2(self.settings, outputs, request_id)
         return Response(200, body, "v2_infer", rows=rows, inference_s=elapsed)
 
@@ -193,7 +193,12 @@ class App:
     # -- inference -----------------------------------------------------------------------
 
     def _run(
-        self, feeds: dict[str, np.ndarray], rows: int, output_names: list[str] | None, endpoint: str
+        self,
+        feeds: dict[str, np.ndarray],
+        rows: int,
+        output_names: list[str] | None,
+        endpoint: str,
+        request_id: str | None = None,
     ) -> dict[str, np.ndarray]:
         started = time.perf_counter()
         try:
@@ -205,7 +210,7 @@ class App:
         if self.request_log is not None and (
             self.request_log_sample >= 1.0 or random.random() < self.request_log_sample
         ):
-            self.request_log.submit(endpoint, rows, elapsed, feeds, outputs)
+            self.request_log.submit(endpoint, rows, elapsed, feeds, outputs, request_id=request_id)
         return outputs, elapsed
 
     def _require_ready(self) -> None:

@@ -11,7 +11,8 @@ One record per sampled request (schema ``mlops-ci/request-log/v1``, published as
 
 ``inputs`` holds every column by its original name, one value per row, after the
 signature checks (so numbers are numbers); ``outputs`` every model output, first axis =
-rows. The request thread only appends to a bounded queue; a background thread serialises
+rows; ``id`` the request's id when the client gave one (V2 ``id``): `mlops-ci quality`
+joins labels that arrive later by it. The request thread only appends to a bounded queue; a background thread serialises
 and writes, rotating ``PATH`` to ``PATH.1`` .. ``PATH.<keep>`` by size. When the writer
 falls behind, records are dropped and counted (``request_log_dropped_total``), never
 blocking a request.
@@ -71,12 +72,15 @@ class RequestLog:
         latency_s: float,
         feeds: dict[str, np.ndarray],
         outputs: dict[str, np.ndarray],
+        *,
+        request_id: str | None = None,
     ) -> None:
-        """Called on the request path: O(1), never blocks."""
+        """Called on the request path: O(1), never blocks. ``request_id``: the client's id
+        of the request (V2 ``id``), recorded so labels that arrive later can be joined."""
         if len(self.queue) >= MAX_QUEUE:
             self.dropped += 1
             return
-        self.queue.append((time.time(), endpoint, rows, latency_s, feeds, outputs))
+        self.queue.append((time.time(), endpoint, rows, latency_s, feeds, outputs, request_id))
         if len(self.queue) >= 256:
             self._wake.set()
 
@@ -117,7 +121,14 @@ class RequestLog:
             self.dropped += len(chunks)
 
     def _encode(
-        self, at: float, endpoint: str, rows: int, latency_s: float, feeds: dict, outputs: dict
+        self,
+        at: float,
+        endpoint: str,
+        rows: int,
+        latency_s: float,
+        feeds: dict,
+        outputs: dict,
+        request_id: str | None = None,
     ) -> bytes:
         columns = self.columns_of(feeds)
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at * 1000) % 1000:03d}Z"
@@ -132,6 +143,8 @@ class RequestLog:
             "inputs": {name: _jsonable(values) for name, values in columns.items()},
             "outputs": {name: _jsonable(values) for name, values in outputs.items()},
         }
+        if request_id is not None:
+            record["id"] = request_id
         return orjson.dumps(record, option=orjson.OPT_SERIALIZE_NUMPY) + b"\n"
 
     def _rotate(self) -> None:

@@ -28,6 +28,7 @@ STEP_NAMES: tuple[str, ...] = (
     "deploy",
     "score",
     "drift",
+    "quality",
     "gate",
 )
 

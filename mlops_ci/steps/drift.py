@@ -192,7 +192,7 @@ def run(ctx: StepContext) -> StepResult:
     platform = None
     if request.retrain is not None:
         platform = code_host(
-            _retrain_platform(ctx),
+            retrain_platform(ctx),
             ctx.options,
             current=ctx.platform,
             env=ctx.env,
@@ -216,7 +216,7 @@ def drift_request(ctx: StepContext) -> DriftRequest:
     if not opts.current:
         raise UsageError("no current data: pass --current (the serving request logs, CSV or Parquet)")
     rules = _rules(opts.thresholds)
-    retrain = _retrain_plan(ctx) if (opts.retrain or opts.always) else None
+    retrain = retrain_plan(ctx, always=opts.always) if (opts.retrain or opts.always) else None
     if opts.store_reference and not (opts.model_uri or opts.model_name):
         raise UsageError("--store-reference needs a model: pass --model-uri or set model-name")
     if not opts.reference and not (opts.model_uri or opts.model_name):
@@ -224,7 +224,7 @@ def drift_request(ctx: StepContext) -> DriftRequest:
     return DriftRequest(
         current=tuple(opts.current),
         reference=tuple(opts.reference or ()),
-        model_uri=_model_uri(opts),
+        model_uri=champion_uri(opts),
         # With --reference, a model named only by model-name is for the predictions alone.
         model_optional=bool(opts.reference) and not opts.model_uri,
         out_dir=ctx.out_dir / "drift",
@@ -248,7 +248,8 @@ def drift_request(ctx: StepContext) -> DriftRequest:
     )
 
 
-def _model_uri(opts) -> str | None:
+def champion_uri(opts) -> str | None:
+    """--model-uri, else the champion of model-name (None: neither; quality uses it too)."""
     from mlops_ci.tracking.registry import check_model_name
 
     if opts.model_uri:
@@ -301,7 +302,7 @@ def _rules(raw: dict[str, Any]) -> dict:
 # --- retraining --------------------------------------------------------------------------
 
 
-def _retrain_platform(ctx: StepContext) -> str:
+def retrain_platform(ctx: StepContext) -> str:
     name = ctx.options.retrain_platform or (ctx.platform.name if ctx.platform.name in CODE_HOSTS else None)
     if name is None:
         raise UsageError(
@@ -310,12 +311,13 @@ def _retrain_platform(ctx: StepContext) -> str:
     return name
 
 
-def _retrain_plan(ctx: StepContext) -> RetrainPlan:
-    """Checked before any data is read: a misconfigured trigger is a usage error."""
+def retrain_plan(ctx: StepContext, *, always: bool = False) -> RetrainPlan:
+    """Checked before any data is read: a misconfigured trigger is a usage error. The
+    quality step builds its plan here too."""
     from mlops_ci.monitoring.watch import RetrainPlan
 
     opts = ctx.options
-    platform_name = _retrain_platform(ctx)
+    platform_name = retrain_platform(ctx)
     mechanism = opts.retrain_via or ("workflow_dispatch" if platform_name == "github" else "pipeline")
     if (platform_name == "github") != (mechanism != "pipeline"):
         raise UsageError(f"--retrain-via {mechanism} does not exist on {platform_name}")
@@ -333,7 +335,7 @@ def _retrain_plan(ctx: StepContext) -> RetrainPlan:
         trigger_token=opts.retrain_trigger_token,
         extra=dict(opts.retrain_input or {}),
     )
-    return RetrainPlan(target, always=opts.always, cooldown_hours=opts.retrain_cooldown)
+    return RetrainPlan(target, always=always, cooldown_hours=opts.retrain_cooldown)
 
 
 # --- the result --------------------------------------------------------------------------
@@ -367,7 +369,7 @@ def _check_name(verdict) -> str:
     return f"feature {verdict.name}"
 
 
-def _retrain_output(dispatched: Published | None, requested: bool) -> str:
+def retrain_output(dispatched: Published | None, requested: bool) -> str:
     if dispatched is None:
         return "not-needed" if requested else "skipped"
     if dispatched.action == "cooldown":
@@ -451,7 +453,7 @@ def _result(opts, outcome: DriftOutcome, *, retrain_requested: bool) -> StepResu
         "window-start": found.window.start or "",
         "window-end": found.window.end or "",
         "report": str(paths["markdown"]),
-        "retrain": _retrain_output(dispatched, retrain_requested),
+        "retrain": retrain_output(dispatched, retrain_requested),
     }
     if dispatched is not None and dispatched.done and dispatched.url:
         outputs["retrain-url"] = dispatched.url
@@ -482,7 +484,7 @@ def _skipped(message: str, outcome: DriftOutcome) -> StepResult:
             "reference-rows": str(outcome.reference_rows),
             "window-start": outcome.window_start or "",
             "window-end": outcome.window_end or "",
-            "retrain": _retrain_output(dispatched, dispatched is not None),
+            "retrain": retrain_output(dispatched, dispatched is not None),
         },
         checks=checks,
     )
