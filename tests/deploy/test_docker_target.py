@@ -1,7 +1,7 @@
-"""Blue/green on Docker (mlops_ci/deploy/docker_target.py) against the real Docker docker_engine
+"""Blue/green on Docker (mlops_ci/deploy/docker_target.py) against the real Docker engine
 that scripts/setup/20-docker.sh starts, with real serving images built by
 mlops_ci.container: a deploy that replaces a running version, a broken image that leaves
-the old one serving, rollback, nothing to roll back, and an docker_engine that does not answer.
+the old one serving, rollback, nothing to roll back, and an engine that does not answer.
 The step's bad input (flags, exit codes) is tested in tests/steps/test_deploy.py."""
 
 from __future__ import annotations
@@ -169,7 +169,7 @@ def test_nothing_to_roll_back(tmp_path, docker_engine, docker_service):
 
 def test_an_engine_that_does_not_answer():
     where = f"tcp://127.0.0.1:{free_port()}"
-    with pytest.raises(ExternalServiceError, match=f"^no Docker docker_engine answers at {where} ") as caught:
+    with pytest.raises(ExternalServiceError, match=f"^no Docker engine answers at {where} ") as caught:
         connect(where, {})
     assert "--" not in str(caught.value)
 
