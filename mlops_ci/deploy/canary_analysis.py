@@ -2,7 +2,9 @@
 analysis window, read from each version's own Prometheus ``/metrics``.
 
 What is compared (only the inference endpoints, ``v2_infer`` and ``invocations``: health
-checks and the analysis's own scrapes would dilute the numbers):
+checks and the analysis's own scrapes would dilute the numbers; plus the 5xx answers the
+server files under ``other``, its label for a request that failed before it was routed to
+an endpoint, such as an internal error on a V2 path):
 
 - **Errors**: the share of responses with a 5xx status. 4xx answers are the client's
   problem and reach both versions alike (they are routed at random), so they carry no
@@ -41,6 +43,7 @@ from dataclasses import dataclass, field
 
 PREFIX = "mlops_ci_serving_"
 INFERENCE_ENDPOINTS = frozenset({"v2_infer", "invocations"})
+UNROUTED_ENDPOINT = "other"  # 5xx answers there are counted: internal errors before routing
 PROMOTE, HOLD, ABORT = "promote", "hold", "abort"
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})?\s+(\S+)")
@@ -98,13 +101,18 @@ def parse_metrics(text: str) -> VersionMetrics:
             continue
         seen = True
         labels = dict(_LABEL.findall(labels_text))
-        if labels.get("endpoint") not in INFERENCE_ENDPOINTS:
+        endpoint = labels.get("endpoint")
+        if endpoint not in INFERENCE_ENDPOINTS and endpoint != UNROUTED_ENDPOINT:
             continue
         try:
             number = int(float(value))
             if name == PREFIX + "requests_total":
                 code = int(labels["code"])
+                if endpoint == UNROUTED_ENDPOINT and code < 500:
+                    continue  # unknown paths and the like: the client's problem
                 requests[code] = requests.get(code, 0) + number
+            elif endpoint == UNROUTED_ENDPOINT:
+                continue
             elif name == PREFIX + "request_duration_seconds_bucket":
                 bound = math.inf if labels["le"] == "+Inf" else float(labels["le"])
                 buckets[bound] = buckets.get(bound, 0) + number

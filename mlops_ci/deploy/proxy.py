@@ -58,7 +58,9 @@ def _template(name: str) -> str:
 def _render(name: str, **values: object) -> str:
     import jinja2
 
-    environment = jinja2.Environment(autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(
+        autoescape=False, keep_trailing_newline=True, undefined=jinja2.StrictUndefined
+    )
     return environment.from_string(_template(name)).render(**values)
 
 

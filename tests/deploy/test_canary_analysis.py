@@ -94,8 +94,10 @@ def test_the_metrics_the_server_renders_are_read_and_windowed():
     metrics.record("invocations", 200, 0.0007)
     metrics.record("metrics", 200, 0.0001)  # scrapes and health checks are not inference
     metrics.record("v2_ready", 200, 0.0001)
+    metrics.record("other", 404, 0.0001)  # an unknown path: not counted
+    metrics.record("other", 500, 0.0001)  # an internal error before routing: counted
     before = parse_metrics(metrics.render())
-    assert (before.total, before.errors) == (3, 1)
+    assert (before.total, before.errors) == (4, 2)
     assert dict(before.latency)[0.0025] == 2 and dict(before.latency)[math.inf] == 3
     metrics.record("v2_infer", 200, 0.003)
     window = parse_metrics(metrics.render()).since(before)

@@ -1,0 +1,328 @@
+"""Progressive delivery on one Docker host: a canary in weighted steps, or a shadow, behind
+the nginx proxy of :mod:`mlops_ci.deploy.proxy`, with a statistical analysis
+(:mod:`mlops_ci.deploy.canary_analysis`) at every step.
+
+The candidate starts beside the stable version and must be ready and pass the smoke test,
+as in a blue/green deployment. Then:
+
+- ``canary``: for each step below 100 % the proxy sends that share of requests to the
+  candidate; after each analysis window both versions' ``/metrics`` are compared. Promote:
+  next step. Hold (too few requests): another window, at most ``max_holds`` times, then
+  abort. Abort: the proxy sends everything to the stable version again (a reload that
+  loses no request) and the candidate is removed. The step at 100 % is the promotion:
+  the candidate takes the service alias and the stable version stops, kept for a rollback.
+- ``shadow``: clients get only the stable version's answers; nginx ``mirror`` sends a copy
+  of every request to the candidate and discards its answer. Its errors and latency are
+  compared with the stable version's the same way (one stage, with holds); when it passes
+  it is promoted as above.
+
+Every analysis window is one record in the audit trail (action ``canary-analysis``,
+status ``promote``, ``hold`` or ``abort``) and one entry in the check of its step.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlops_ci.deploy import docker_target as dt
+from mlops_ci.deploy import proxy as px
+from mlops_ci.deploy.audit import AuditTrail, DeploymentRecord
+from mlops_ci.deploy.canary_analysis import (
+    ABORT,
+    HOLD,
+    PROMOTE,
+    AnalysisConfig,
+    Decision,
+    MetricsFormatError,
+    VersionMetrics,
+    analyse,
+    parse_metrics,
+)
+from mlops_ci.deploy.outcome import CheckRecord, DeployOutcome, StepDecision
+
+log = logging.getLogger(__name__)
+
+STRATEGIES = ("canary", "shadow")
+
+
+@dataclass(frozen=True)
+class ProgressivePlan:
+    """How the traffic moves and how each step is judged."""
+
+    strategy: str = "canary"  # canary | shadow
+    steps: tuple[int, ...] = (10, 50, 100)  # canary percentages, ascending; 100 is the promotion
+    window_s: float = 60.0
+    max_holds: int = 3  # extra windows a step may wait for enough requests
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
+    proxy_image: str | None = None  # None: built from proxy_base_image
+    proxy_base_image: str = "python:3.11-slim"
+    proxy_port: int = 0  # 0: an ephemeral port, kept for the proxy's life
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {', '.join(STRATEGIES)}, got {self.strategy!r}")
+        steps = list(self.steps)
+        if not steps or steps != sorted(set(steps)) or not all(1 <= s <= 100 for s in steps):
+            raise ValueError(f"`steps` must be ascending percentages from 1 to 100, got {self.steps}")
+
+
+@dataclass(frozen=True)
+class ProgressiveDeployRequest:
+    deploy: dt.DockerDeployRequest
+    plan: ProgressivePlan
+
+
+def stages(plan: ProgressivePlan) -> tuple[int, ...]:
+    """The analysed stages: canary percentages below 100, or 0 for the shadow."""
+    if plan.strategy == "shadow":
+        return (0,)
+    return tuple(step for step in plan.steps if step < 100)
+
+
+def stage_name(percent: int) -> str:
+    return "shadow" if percent == 0 else f"canary {percent}%"
+
+
+def scrape(url: str) -> VersionMetrics:
+    import requests
+
+    answer = requests.get(f"{url}/metrics", timeout=5)
+    answer.raise_for_status()
+    return parse_metrics(answer.text)
+
+
+def deploy_docker_progressive(
+    request: ProgressiveDeployRequest,
+    trail: AuditTrail,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> DeployOutcome:
+    deploy, plan = request.deploy, request.plan
+    service = deploy.service
+    prepared = dt.prepare(deploy)
+    proxy_image = plan.proxy_image or px.ensure_proxy_image(prepared.engine, plan.proxy_base_image)
+    new, url, problem = dt.start_candidate(prepared, deploy)
+    if problem:
+        return dt.candidate_failed(prepared, service, new, problem, trail, check=plan.strategy)
+    client, name = prepared.client, service.name
+    network = px.routes_network(client, name)
+    stable = prepared.old.container if prepared.old is not None else None
+    if stable is None or stable.status != "running":
+        # Nothing serves: there is nothing to compare with and no traffic to protect.
+        proxy = _proxy_on(client, service, proxy_image, new, network, plan)
+        message = (
+            f"nothing was serving {name}: no stable version to compare with, {new.name} takes all traffic"
+        )
+        return _with_proxy(
+            dt.promoted(
+                prepared, service, new, url, trail, checks=(CheckRecord(plan.strategy, True, message),)
+            ),
+            proxy,
+            service,
+            strategy=plan.strategy,
+        )
+    stable_url = f"http://{service.bind}:{dt.host_port(stable)}"
+    proxy = _proxy_on(client, service, proxy_image, stable, network, plan)
+    stable_ip = px.address_on(stable, network)
+    canary_ip = px.address_on(new, network)
+    decisions: list[StepDecision] = []
+    checks: list[CheckRecord] = []
+    for percent in stages(plan):
+        if percent == 0:
+            routes = px.Routes(
+                (px.Backend(stable_ip, 100),),
+                shadow=canary_ip,
+                summary=f"{stable.name} answers, a copy of each request to {new.name}",
+            )
+        else:
+            routes = px.Routes(
+                (px.Backend(stable_ip, 100 - percent), px.Backend(canary_ip, percent)),
+                summary=f"{100 - percent}% to {stable.name}, {percent}% to {new.name}",
+            )
+        px.apply_routes(proxy, name, routes, bind=service.bind)
+        stage = _analyse_stage(percent, plan, stable_url, url, prepared, service, trail, sleep)
+        decisions.extend(stage)
+        last = stage[-1]
+        checks.append(
+            CheckRecord(
+                stage_name(percent),
+                last.action == PROMOTE,
+                last.reason,
+                details={"windows": [d.to_dict() for d in stage]},
+            )
+        )
+        if last.action != PROMOTE:
+            outcome = _abort(prepared, service, proxy, stable, stable_ip, new, trail, checks, decisions, last)
+            return _with_proxy(outcome, proxy, service, decisions=tuple(decisions), strategy=plan.strategy)
+    if plan.strategy == "canary":
+        # The last step: all traffic to the candidate before it takes the alias.
+        px.apply_routes(
+            proxy,
+            name,
+            px.Routes((px.Backend(canary_ip, 100),), summary=f"100% to {new.name}"),
+            bind=service.bind,
+        )
+    outcome = dt.promoted(
+        prepared,
+        service,
+        new,
+        url,
+        trail,
+        checks=tuple(checks),
+        details={"strategy": plan.strategy, "decisions": [d.to_dict() for d in decisions]},
+    )
+    return _with_proxy(outcome, proxy, service, decisions=tuple(decisions), strategy=plan.strategy)
+
+
+def _analyse_stage(
+    percent: int,
+    plan: ProgressivePlan,
+    stable_url: str,
+    canary_url: str,
+    prepared: dt.Prepared,
+    service: dt.DockerService,
+    trail: AuditTrail,
+    sleep: Callable[[float], None],
+) -> list[StepDecision]:
+    """Windows of this stage until promote or abort (a hold waits another window, at most
+    ``max_holds`` times)."""
+    found: list[StepDecision] = []
+    for window in range(plan.max_holds + 1):
+        try:
+            stable_before, canary_before = scrape(stable_url), scrape(canary_url)
+            sleep(plan.window_s)
+            stable_after, canary_after = scrape(stable_url), scrape(canary_url)
+        except (OSError, MetricsFormatError, ValueError) as exc:
+            decision = Decision(
+                ABORT, f"the metrics could not be read ({type(exc).__name__}: {exc})"[:300], 0, 0
+            )
+        else:
+            decision = analyse(
+                canary_after.since(canary_before), stable_after.since(stable_before), plan.analysis
+            )
+        if decision.action == HOLD and window == plan.max_holds:
+            decision = Decision(
+                ABORT,
+                f"{decision.reason}, after {window + 1} windows of {plan.window_s:g} s",
+                decision.stable_requests,
+                decision.canary_requests,
+            )
+        step = StepDecision(percent, window + 1, decision.action, decision.reason, decision.to_dict())
+        found.append(step)
+        log.info("%s, window %d: %s (%s)", stage_name(percent), window + 1, decision.action, decision.reason)
+        trail.record(
+            DeploymentRecord(
+                "docker",
+                "canary-analysis",
+                decision.action,
+                model=prepared.model,
+                version=prepared.version,
+                image=prepared.image,
+                image_digest=prepared.digest,
+                previous_version=dt._version_of(prepared.old),
+                message=f"{stage_name(percent)}, window {window + 1}: {decision.action}: {decision.reason}",
+                context=trail.context,
+                details={"strategy": plan.strategy, "percent": percent, "window": window + 1}
+                | decision.to_dict(),
+            )
+        )
+        if decision.action != HOLD:
+            break
+    return found
+
+
+def _abort(
+    prepared: dt.Prepared,
+    service: dt.DockerService,
+    proxy,
+    stable,
+    stable_ip: str,
+    new,
+    trail: AuditTrail,
+    checks: list[CheckRecord],
+    decisions: list[StepDecision],
+    last: StepDecision,
+) -> DeployOutcome:
+    """All traffic back to the stable version, then the candidate goes."""
+    px.apply_routes(
+        proxy,
+        service.name,
+        px.Routes((px.Backend(stable_ip, 100),), summary=f"rolled back: all traffic to {stable.name}"),
+        bind=service.bind,
+    )
+    new.remove(force=True)
+    message = (
+        f"{stage_name(last.percent)} aborted ({last.reason}); {prepared.image} was removed and "
+        f"{stable.name} serves all traffic again"
+    )
+    record = DeploymentRecord(
+        "docker",
+        "deploy",
+        "rolled-back",
+        model=prepared.model,
+        version=prepared.version,
+        image=prepared.image,
+        image_digest=prepared.digest,
+        previous_version=dt._version_of(prepared.old),
+        message=message,
+        context=trail.context,
+        details={"decisions": [d.to_dict() for d in decisions]},
+    )
+    trail.record(record)
+    outcome = DeployOutcome(
+        "docker",
+        "rolled-back",
+        False,
+        message,
+        tuple(checks),
+        deployment_id=record.id,
+        previous_version=dt._version_of(prepared.old) or "",
+        **dt.reported(prepared, trail),
+    )
+    return outcome
+
+
+def _proxy_on(client, service: dt.DockerService, image: str, container, network, plan: ProgressivePlan):
+    """The service's proxy, running and sending all traffic to ``container``."""
+    found = px.find_proxy(client, service.name)
+    address = px.address_on(container, network)
+    routes = px.Routes((px.Backend(address, 100),), summary=f"all traffic to {container.name}")
+    if found is None:
+        return px.start_proxy(
+            client,
+            service.name,
+            image,
+            routes,
+            bind=service.bind,
+            port=plan.proxy_port,
+            service_network=dt.ensure_network(client, service.name),
+        )
+    found.reload()
+    if found.status != "running":
+        found.start()
+    px.apply_routes(found, service.name, routes, bind=service.bind)
+    return found
+
+
+def _with_proxy(
+    outcome: DeployOutcome,
+    proxy,
+    service: dt.DockerService,
+    *,
+    strategy: str,
+    decisions: tuple[StepDecision, ...] = (),
+) -> DeployOutcome:
+    from dataclasses import replace
+
+    where = px.proxy_url(proxy, service.bind)
+    extra: dict[str, Any] = {
+        "proxy_endpoint": f"http://{service.name}-proxy:{px.PROXY_PORT} on network "
+        f"mlops-ci-{service.name}; {where} on the host",
+        "decisions": decisions,
+        "strategy": strategy,
+    }
+    return replace(outcome, **extra)
