@@ -5,12 +5,16 @@ the nginx proxy of :mod:`mlops_ci.deploy.proxy`, with a statistical analysis
 The candidate starts beside the stable version and must be ready and pass the smoke test,
 as in a blue/green deployment. Then:
 
-- ``canary``: for each step below 100 % the proxy sends that share of requests to the
-  candidate; after each analysis window both versions' ``/metrics`` are compared. Promote:
+- ``canary``: a *baseline* (a fresh container of the stable version's image) starts too.
+  For each step below 100 % the proxy sends that share of requests to the candidate and
+  as much to the baseline (the stable container serves the rest); after each analysis
+  window the candidate's and the baseline's ``/metrics`` are compared: same share, same
+  age, only the version differs (see ``_reference`` for why not the stable one). Promote:
   next step. Hold (too few requests): another window, at most ``max_holds`` times, then
   abort. Abort: the proxy sends everything to the stable version again (a reload that
   loses no request) and the candidate is removed. The step at 100 % is the promotion:
-  the candidate takes the service alias and the stable version stops, kept for a rollback.
+  the candidate takes the service alias, the baseline goes, and the stable version stops,
+  kept for a rollback.
 - ``shadow``: clients get only the stable version's answers; nginx ``mirror`` sends a copy
   of every request to the candidate and discards its answer. Its errors and latency are
   compared with the stable version's the same way (one stage, with holds); when it passes
@@ -125,26 +129,24 @@ def deploy_docker_progressive(
             service,
             strategy=plan.strategy,
         )
-    stable_url = f"http://{service.bind}:{dt.host_port(stable)}"
     proxy = _proxy_on(client, service, proxy_image, stable, network, plan)
     stable_ip = px.address_on(stable, network)
     canary_ip = px.address_on(new, network)
+    reference, reference_url, problem = _reference(prepared, service, stable, plan)
+    if problem:
+        new.remove(force=True)
+        return dt.candidate_failed(prepared, service, reference, problem, trail, check=plan.strategy)
+    reference_ip = px.address_on(reference, network)
     decisions: list[StepDecision] = []
     checks: list[CheckRecord] = []
     for percent in stages(plan):
-        if percent == 0:
-            routes = px.Routes(
-                (px.Backend(stable_ip, 100),),
-                shadow=canary_ip,
-                summary=f"{stable.name} answers, a copy of each request to {new.name}",
-            )
-        else:
-            routes = px.Routes(
-                (px.Backend(stable_ip, 100 - percent), px.Backend(canary_ip, percent)),
-                summary=f"{100 - percent}% to {stable.name}, {percent}% to {new.name}",
-            )
-        px.apply_routes(proxy, name, routes, bind=service.bind)
-        stage = _analyse_stage(percent, plan, stable_url, url, prepared, service, trail, sleep)
+        px.apply_routes(
+            proxy,
+            name,
+            routes_for(percent, stable, stable_ip, reference, reference_ip, new, canary_ip),
+            bind=service.bind,
+        )
+        stage = _analyse_stage(percent, plan, reference_url, url, prepared, trail, sleep)
         decisions.extend(stage)
         last = stage[-1]
         checks.append(
@@ -157,6 +159,7 @@ def deploy_docker_progressive(
         )
         if last.action != PROMOTE:
             outcome = _abort(prepared, service, proxy, stable, stable_ip, new, trail, checks, decisions, last)
+            _remove_baseline(reference, stable)
             return _with_proxy(outcome, proxy, service, decisions=tuple(decisions), strategy=plan.strategy)
     if plan.strategy == "canary":
         # The last step: all traffic to the candidate before it takes the alias.
@@ -166,6 +169,7 @@ def deploy_docker_progressive(
             px.Routes((px.Backend(canary_ip, 100),), summary=f"100% to {new.name}"),
             bind=service.bind,
         )
+    _remove_baseline(reference, stable)
     outcome = dt.promoted(
         prepared,
         service,
@@ -178,13 +182,80 @@ def deploy_docker_progressive(
     return _with_proxy(outcome, proxy, service, decisions=tuple(decisions), strategy=plan.strategy)
 
 
+def _reference(prepared: dt.Prepared, service: dt.DockerService, stable, plan: ProgressivePlan):
+    """What the candidate is compared with: (container, its host URL, a problem or None).
+
+    A canary is compared with a *baseline*: a fresh container of the stable version's
+    image that gets the same share of the traffic as the canary (Kayenta's method). The
+    stable container itself is no fair reference: it is warm and busy with most of the
+    traffic, while a container that serves a small share waits between requests and pays
+    for waking up at each one; on a busy host that alone made an identical canary look
+    several times slower at the 95th percentile. A shadow sees every request the stable
+    version sees, so the stable version is its reference."""
+    if plan.strategy == "shadow":
+        return stable, f"http://{service.bind}:{dt.host_port(stable)}", None
+    dt._remove_candidate(prepared.client, service.name, role="baseline")
+    baseline = dt._start(
+        prepared.client,
+        service.name,
+        stable.attrs["Image"],
+        dt._version_of(prepared.old),
+        bind=service.bind,
+        request_log_dir=None,
+        role="baseline",
+    )
+    url = f"http://{service.bind}:{dt.host_port(baseline)}"
+    problem = dt.wait_ready(baseline, url, service.ready_timeout_s)
+    return (
+        baseline,
+        url,
+        (f"the baseline (the stable version's image) did not start: {problem}" if problem else None),
+    )
+
+
+def _remove_baseline(reference, stable) -> None:
+    if reference.id != stable.id:
+        _drain_and_remove(reference)
+
+
+def _drain_and_remove(container) -> None:
+    """SIGTERM first: the server finishes the requests nginx's old workers still had in
+    flight to it when the routes changed (a kill would turn them into 502s)."""
+    container.stop(timeout=35)
+    container.remove(force=True)
+
+
+def routes_for(
+    percent: int, stable, stable_ip: str, reference, reference_ip: str, new, canary_ip: str
+) -> px.Routes:
+    """The routes of a stage: the shadow copies everything to the candidate; a canary step
+    gives the candidate ``percent`` and the baseline as much (up to what is left), the
+    stable version the rest."""
+    if percent == 0:
+        return px.Routes(
+            (px.Backend(stable_ip, 100),),
+            shadow=canary_ip,
+            summary=f"{stable.name} answers, a copy of each request to {new.name}",
+        )
+    baseline = min(percent, 100 - percent)
+    rest = 100 - percent - baseline
+    servers = [px.Backend(canary_ip, percent)]
+    summary = [f"{percent}% to {new.name}"]
+    if baseline:
+        servers.append(px.Backend(reference_ip, baseline))
+        summary.append(f"{baseline}% to the baseline {reference.name}")
+    if rest:
+        servers.append(px.Backend(stable_ip, rest))
+        summary.append(f"{rest}% to {stable.name}")
+    return px.Routes(tuple(servers), summary=", ".join(summary))
+
+
 def _analyse_stage(
     percent: int,
     plan: ProgressivePlan,
     stable_url: str,
     canary_url: str,
     prepared: dt.Prepared,
-    service: dt.DockerService,
     trail: AuditTrail,
     sleep: Callable[[float], None],
 ) -> list[StepDecision]:
@@ -254,7 +325,7 @@ def _abort(
         px.Routes((px.Backend(stable_ip, 100),), summary=f"rolled back: all traffic to {stable.name}"),
         bind=service.bind,
     )
-    new.remove(force=True)
+    _drain_and_remove(new)
     message = (
         f"{stage_name(last.percent)} aborted ({last.reason}); {prepared.image} was removed and "
         f"{stable.name} serves all traffic again"

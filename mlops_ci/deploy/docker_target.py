@@ -485,15 +485,25 @@ def _refused(message: str) -> DeployOutcome:
     return DeployOutcome("docker", "refused", False, message, (CheckRecord("rollback", False, message),))
 
 
-def _remove_candidate(client, name: str) -> None:
+def _remove_candidate(client, name: str, role: str = "candidate") -> None:
     import docker
 
     with contextlib.suppress(docker.errors.NotFound):
-        client.containers.get(f"{name}-candidate").remove(force=True)
+        client.containers.get(f"{name}-{role}").remove(force=True)
 
 
-def _start(client, name: str, image: str, version: str | None, *, bind: str, request_log_dir: Path | None):
-    """The candidate, without a restart policy (a crash must show, not be retried)."""
+def _start(
+    client,
+    name: str,
+    image: str,
+    version: str | None,
+    *,
+    bind: str,
+    request_log_dir: Path | None,
+    role: str = "candidate",
+):
+    """The candidate (or a canary's baseline: ``role``), without a restart policy (a crash
+    must show, not be retried)."""
     import docker
 
     volumes = {}
@@ -505,7 +515,7 @@ def _start(client, name: str, image: str, version: str | None, *, bind: str, req
     try:
         return client.containers.run(
             image,
-            name=f"{name}-candidate",
+            name=f"{name}-{role}",
             detach=True,
             labels={
                 f"{LABEL}.service": name,
