@@ -265,6 +265,11 @@ OPTIONS = (
         below=1,
     ),
     Option(
+        "gateway",
+        "kubernetes canary/shadow: the Gateway (Gateway API) the HTTPRoute attaches to",
+        metavar="NAME",
+    ),
+    Option(
         "proxy-image",
         "docker: a ready nginx proxy image (default: built once from --proxy-base-image with Debian's nginx)",
         metavar="IMAGE",
@@ -651,6 +656,9 @@ def kubernetes_request(ctx: StepContext) -> KubernetesDeployRequest:
         pull_secret=opts.image_pull_secret,
         ready_timeout_s=opts.ready_timeout,
         cluster=cluster_access(ctx),
+        strategy=opts.strategy,
+        steps=canary_steps(ctx) if opts.strategy == "canary" else (),
+        gateway=opts.gateway,
     )
 
 
