@@ -112,6 +112,42 @@ def deploy_docker_progressive(
     new, url, problem = dt.start_candidate(prepared, deploy)
     if problem:
         return dt.candidate_failed(prepared, service, new, problem, trail, check=plan.strategy)
+    try:
+        return _roll_out(prepared, deploy, plan, proxy_image, new, url, trail, sleep)
+    except BaseException:
+        _clean_up_after_error(prepared, service)
+        raise
+
+
+def _clean_up_after_error(prepared: dt.Prepared, service: dt.DockerService) -> None:
+    """A failure half-way (Docker or the proxy stopped answering, an interrupt): the stable
+    version gets all traffic again, when the proxy still answers, and the candidate and the
+    baseline go. Best effort: the error that got here is what is reported."""
+    stable = prepared.old.container if prepared.old is not None else None
+    client, name = prepared.client, service.name
+    try:
+        if stable is not None and stable.status == "running" and px.find_proxy(client, name) is not None:
+            dt.route_proxy_to(client, service, stable)
+    except Exception as exc:  # noqa: BLE001 - already failing: keep the first error
+        log.warning("could not route %s back to %s: %s", name, stable.name, exc)
+    for role in ("candidate", "baseline"):
+        try:
+            dt._remove_candidate(client, name, role=role)
+        except Exception as exc:  # noqa: BLE001 - already failing: keep the first error
+            log.warning("could not remove %s-%s: %s", name, role, exc)
+
+
+def _roll_out(
+    prepared: dt.Prepared,
+    deploy: dt.DockerDeployRequest,
+    plan: ProgressivePlan,
+    proxy_image: str,
+    new,
+    url: str,
+    trail: AuditTrail,
+    sleep: Callable[[float], None],
+) -> DeployOutcome:
+    service = deploy.service
     client, name = prepared.client, service.name
     network = px.routes_network(client, name)
     stable = prepared.old.container if prepared.old is not None else None

@@ -15,6 +15,7 @@ SIGHUP and waits until the proxy answers the new generation on ``/__mlops-ci/rou
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import logging
@@ -172,24 +173,33 @@ def proxy_url(container, bind: str) -> str:
 
 def start_proxy(client, service: str, image: str, routes: Routes, *, bind: str, port: int, service_network):
     """Create ``NAME-proxy`` with its first routes, start it, and wait until it serves them."""
+    import docker
+
     network = routes_network(client, service)
-    container = client.containers.create(
-        image,
-        name=f"{service}-proxy",
-        detach=True,
-        labels={f"{LABEL}.service": service, f"{LABEL}.role": "proxy"},
-        ports={f"{PROXY_PORT}/tcp": (bind, port or None)},
-        volumes={f"mlops-ci-{service}-proxy": {"bind": ROUTES_DIR, "mode": "rw"}},
-        read_only=True,
-        tmpfs={"/tmp": "rw,size=64m"},
-        security_opt=["no-new-privileges"],
-        cap_drop=["ALL"],
-        restart_policy={"Name": "unless-stopped"},
-        network=network.name,
-    )
-    generation = _write_routes(container, service, routes)
-    container.start()
-    service_network.connect(container, aliases=[f"{service}-proxy"])
+    try:
+        container = client.containers.create(
+            image,
+            name=f"{service}-proxy",
+            detach=True,
+            labels={f"{LABEL}.service": service, f"{LABEL}.role": "proxy"},
+            ports={f"{PROXY_PORT}/tcp": (bind, port or None)},
+            volumes={f"mlops-ci-{service}-proxy": {"bind": ROUTES_DIR, "mode": "rw"}},
+            read_only=True,
+            tmpfs={"/tmp": "rw,size=64m"},
+            security_opt=["no-new-privileges"],
+            cap_drop=["ALL"],
+            restart_policy={"Name": "unless-stopped"},
+            network=network.name,
+        )
+        generation = _write_routes(container, service, routes)
+        container.start()
+        service_network.connect(container, aliases=[f"{service}-proxy"])
+    except docker.errors.APIError as exc:
+        with contextlib.suppress(docker.errors.APIError):
+            client.containers.get(f"{service}-proxy").remove(force=True)
+        raise ExternalServiceError(
+            f"Docker could not start the proxy {service}-proxy from {image}: {str(exc.explanation or exc)[:300]}"
+        ) from None
     _wait_generation(container, bind, generation)
     return container
 

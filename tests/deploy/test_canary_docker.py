@@ -349,3 +349,29 @@ def test_a_shadow_returns_only_the_stable_answers(tmp_path, engine, images, serv
     assert measured["statuses"] == {200: measured["sent"]}, measured["wrk"]
     assert measured["socket_errors"] == 0, measured["wrk"]
     assert serving(engine, service) == [f"{service}-blue"]
+
+
+def test_a_proxy_that_cannot_start_leaves_the_stable_version_serving(tmp_path, engine, images, service):
+    import dataclasses
+    import socket
+
+    from mlops_ci.errors import ExternalServiceError
+
+    first = deploy_docker(DockerDeployRequest(on_engine(service), ImageRef(images["v1"])), trail(tmp_path))
+    assert first.ok, first.message
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        request = ProgressiveDeployRequest(
+            DockerDeployRequest(on_engine(service), ImageRef(images["v2"])),
+            dataclasses.replace(plan(), proxy_port=port),
+        )
+        with pytest.raises(ExternalServiceError, match=f"^Docker could not start the proxy {service}-proxy "):
+            deploy_docker_progressive(request, trail(tmp_path))
+    names = {
+        c.name
+        for c in engine.client.containers.list(all=True, filters={"label": f"io.mlops-ci.service={service}"})
+    }
+    assert names == {f"{service}-blue"}
+    assert serving(engine, service) == [f"{service}-blue"]
