@@ -1,6 +1,7 @@
 """`mlops-ci deploy`: promote in the registry (compare-and-set), run the image on a Docker
-host (blue/green), or render, validate and apply Kubernetes manifests; every deployment
-is recorded for audit.
+host (blue/green, or progressively: canary steps or a shadow behind an nginx proxy, each
+step judged by a statistical analysis), or render, validate and apply Kubernetes
+manifests; every deployment is recorded for audit.
 
 Exit codes: 0 deployed (or nothing to do), 1 refused or failed (the champion changed since
 validation, the candidate did not pass validation, the new container or the rollout failed
@@ -687,7 +688,9 @@ STEP = Step(
     "champion is still the one it was validated against, keeping the old one as previous-champion "
     "(--rollback swaps them back). --target docker replaces the running container blue/green: the "
     "new one must be ready and answer a smoke inference before the service name moves to it, else "
-    "the old one keeps serving. --target kubernetes renders Deployment, Service, HorizontalPodAutoscaler and "
+    "the old one keeps serving; --strategy canary moves traffic in --canary-steps through an nginx proxy, "
+    "comparing the new version with a baseline of the old one statistically at each step (promote, hold, or "
+    "abort and roll back), and --strategy shadow sends it a copy of the traffic first. --target kubernetes renders Deployment, Service, HorizontalPodAutoscaler and "
     "PodDisruptionBudget (or a KServe InferenceService), validates them against the Kubernetes "
     "schemas offline and, with a kubeconfig, applies them, waits for the rollout and rolls back "
     "when it fails. Every deployment is tagged on the model version and appended to a hash-chained "
