@@ -5,8 +5,9 @@ proxy image built FROM the test base image with Debian's nginx.
 wrk sends V2 inferences through the proxy (127.0.0.1 only, bounded in time) for the whole
 rollout; a Lua hook counts the answers by status. A good candidate is promoted in steps
 with no failed request; a bad one (a wrapper of the same server that fails every 20th
-inference: 5 % errors, counted by the server's own /metrics) is aborted at the first step
-and rolled back, and clients see no failure but its own 500s; in shadow mode clients get
+inference: 5 % errors, counted by the server's own /metrics; or one 1 ms slower per
+inference) is aborted at the first step and rolled back, and clients see no failure but
+its own 500s; in shadow mode clients get
 only the stable version's answers while the candidate's errors are measured."""
 
 from __future__ import annotations
@@ -35,11 +36,16 @@ pytestmark = pytest.mark.slow
 BASE_IMAGE = os.environ.get("MLOPS_CI_TEST_BASE_IMAGE", "localhost/mlops-ci-test-base:bookworm")
 WRK_SECONDS = 150  # the upper bound of the load; it is stopped when the rollout ends
 
-# Fails every 20th inference after the warm-up (5 %), inside the real server, so the
-# server's own /metrics counts the errors like it would count a real fault.
+# Inside the real server, after the warm-up, so the server's own /metrics counts what a
+# real fault would cause. Mode "errors": every 20th inference fails (5 %). Mode "slow":
+# each inference waits 1 ms more (about twice a request's time here).
 FAULTY = """\
 import itertools
+import pathlib
+import time
 from mlops_ci.serving import model
+
+MODE = pathlib.Path("/opt/fault/mode").read_text().strip()
 
 
 class InjectedFault(Exception):
@@ -58,8 +64,10 @@ def warm_up(self, runs):
 
 
 def run(self, feeds, output_names=None):
-    if warm and next(calls) % 20 == 0:
+    if warm and MODE == "errors" and next(calls) % 20 == 0:
         raise InjectedFault("injected by the canary test")
+    if warm and MODE == "slow":
+        time.sleep(0.001)
     return original_run(self, feeds, output_names)
 
 
@@ -133,15 +141,18 @@ def images(engine, tmp_path_factory):
     )
     first = engine.build(context.path, f"{tag}:1").ref
     engine.client.images.get(first).tag(tag, "2")
-    faulty = tmp_path_factory.mktemp("faulty")
-    (faulty / "faulty.py").write_text(FAULTY)
-    (faulty / "Dockerfile").write_text(
-        f"FROM {first}\nCOPY faulty.py /opt/fault/faulty.py\n"
-        'ENTRYPOINT ["/opt/mlops-ci/bin/python", "/opt/fault/faulty.py", "/model"]\n'
-    )
-    bad = engine.build(faulty, f"{tag}:3-faulty").ref
-    yield {"v1": first, "v2": f"{tag}:2", "bad": bad}
-    for ref in (bad, f"{tag}:2", first):
+    built = {"v1": first, "v2": f"{tag}:2"}
+    for key, mode in (("bad", "errors"), ("slow", "slow")):
+        faulty = tmp_path_factory.mktemp(f"faulty-{mode}")
+        (faulty / "faulty.py").write_text(FAULTY)
+        (faulty / "mode").write_text(mode)
+        (faulty / "Dockerfile").write_text(
+            f"FROM {first}\nCOPY faulty.py mode /opt/fault/\n"
+            'ENTRYPOINT ["/opt/mlops-ci/bin/python", "/opt/fault/faulty.py", "/model"]\n'
+        )
+        built[key] = engine.build(faulty, f"{tag}:3-{mode}").ref
+    yield built
+    for ref in (built["slow"], built["bad"], f"{tag}:2", first):
         engine.remove_image(ref)
 
 
@@ -334,6 +345,18 @@ def test_a_bad_canary_is_aborted_at_the_first_step_and_rolled_back(tmp_path, eng
         requests.post(f"{url}/v2/models/{model}/infer", json=body, timeout=10).status_code for _ in range(60)
     ]
     assert answers == [200] * 60
+
+
+def test_a_slower_canary_is_aborted_at_the_first_step(tmp_path, engine, images, service):
+    model, body = proxy_first(tmp_path, engine, images, service)
+    outcome, measured = rollout(tmp_path, service, images["slow"], "canary", model, body, engine)
+    assert not outcome.ok and outcome.action == "rolled-back", outcome.message
+    last = outcome.decisions[-1]
+    assert (last.percent, last.action) == (10, "abort") and "canary latency p95" in last.reason
+    assert last.details["latency"]["effect"] >= 1.25
+    assert measured["statuses"] == {200: measured["sent"]}, measured["wrk"]
+    assert measured["socket_errors"] == 0, measured["wrk"]
+    assert serving(engine, service) == [f"{service}-blue"]
 
 
 def test_a_shadow_returns_only_the_stable_answers(tmp_path, engine, images, service):
