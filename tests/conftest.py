@@ -253,8 +253,11 @@ def docker_service(docker_engine):
         all=True, filters={"label": f"io.mlops-ci.service={name}"}
     ):
         container.remove(force=True)
-    for network in docker_engine.client.networks.list(names=[f"mlops-ci-{name}"]):
+    # The service's network, and a canary rollout's proxy routes network and volume.
+    for network in docker_engine.client.networks.list(names=[f"mlops-ci-{name}", f"mlops-ci-{name}-routes"]):
         network.remove()
+    for volume in docker_engine.client.volumes.list(filters={"name": f"mlops-ci-{name}-proxy"}):
+        volume.remove(force=True)
 
 
 # -- the forge stand-in (GitHub and GitLab REST APIs) -----------------------------------------

@@ -40,7 +40,9 @@ MAX_TAG_VALUE = 5000
 
 @dataclass
 class DeploymentRecord:
-    """One deployment, as logged. ``status``: succeeded, failed, rolled-back or refused."""
+    """One deployment, as logged. ``status``: succeeded, failed, rolled-back or refused; for
+    an analysis window of a canary or shadow (action ``canary-analysis``): promote, hold or
+    abort."""
 
     target: str
     action: str

@@ -192,9 +192,31 @@ def smoke_test(container, url: str, override: dict | None) -> str | None:
     return "; ".join(problems) or None
 
 
-def deploy_docker(request: DockerDeployRequest, trail: AuditTrail) -> DeployOutcome:
-    """Start the new version beside the serving one, check it, then move the service alias
-    to it; on failure the new container is removed and the old one keeps serving."""
+@dataclass(frozen=True)
+class Prepared:
+    """What a deployment found on the host before it starts the new version."""
+
+    engine: Any
+    client: Any
+    image: str
+    digest: str
+    network: Any
+    found: Mapping[str, Slot]
+    current: str | None  # the active colour
+    version: str | None
+    model: str | None
+
+    @property
+    def new_color(self) -> str:
+        return "green" if self.current == "blue" else "blue"
+
+    @property
+    def old(self) -> Slot | None:
+        return self.found[self.current] if self.current else None
+
+
+def prepare(request: DockerDeployRequest) -> Prepared:
+    """The engine, the image (which must exist there), the network and the slots."""
     import docker
 
     service = request.service
@@ -211,52 +233,89 @@ def deploy_docker(request: DockerDeployRequest, trail: AuditTrail) -> DeployOutc
     repo_digests = found_image.attrs.get("RepoDigests") or []
     digest = request.image.digest or (repo_digests[0].split("@", 1)[1] if repo_digests else found_image.id)
     network = ensure_network(client, name)
-    found = slots(client, name)
-    current = active_color(client, name, network)
-    new_color = "green" if current == "blue" else "blue"
-    version = labels.get("io.mlops-ci.model.version") or request.version
-    model = service.model or labels.get("io.mlops-ci.model.name")
-    old = found[current] if current else None
-    _remove_candidate(client, name)  # left behind by a job that crashed
-    new = _start(client, name, image, version, bind=service.bind, request_log_dir=request.request_log_dir)
+    return Prepared(
+        engine=engine,
+        client=client,
+        image=image,
+        digest=digest,
+        network=network,
+        found=slots(client, name),
+        current=active_color(client, name, network),
+        version=labels.get("io.mlops-ci.model.version") or request.version,
+        model=service.model or labels.get("io.mlops-ci.model.name"),
+    )
+
+
+def start_candidate(prepared: Prepared, request: DockerDeployRequest) -> tuple[Any, str, str | None]:
+    """The new version started as ``NAME-candidate``: (container, its host URL, the
+    problem when it is not ready or fails the smoke test, else None)."""
+    service = request.service
+    _remove_candidate(prepared.client, service.name)  # left behind by a job that crashed
+    new = _start(
+        prepared.client,
+        service.name,
+        prepared.image,
+        prepared.version,
+        bind=service.bind,
+        request_log_dir=request.request_log_dir,
+    )
     url = f"http://{service.bind}:{host_port(new)}"
     problem = wait_ready(new, url, service.ready_timeout_s) or smoke_test(new, url, service.smoke_request)
-    reported = {
-        "image": image,
-        "model": model or "",
-        "version": version or "",
+    return new, url, problem
+
+
+def reported(prepared: Prepared, trail: AuditTrail) -> dict[str, Any]:
+    return {
+        "image": prepared.image,
+        "model": prepared.model or "",
+        "version": prepared.version or "",
         "deployment_log": trail.log_path,
     }
-    if problem:
-        logs = new.logs(tail=20).decode("utf-8", "replace")
-        new.remove(force=True)
-        kept = f"{name}-{current} keeps serving" if current else "nothing was serving before"
-        message = f"the new container of {image} failed ({problem}); it was removed and {kept}"
-        record = DeploymentRecord(
-            "docker",
-            "deploy",
-            "failed",
-            model=model,
-            version=version,
-            image=image,
-            image_digest=digest,
-            previous_version=_version_of(old),
-            message=message,
-            context=trail.context,
-            details={"host": engine.host, "logs": logs[-2000:]},
-        )
-        trail.record(record)
-        return DeployOutcome(
-            "docker",
-            "failed",
-            False,
-            message,
-            (CheckRecord("blue/green", False, message),),
-            deployment_id=record.id,
-            **reported,
-        )
-    # Checked: it takes the inactive slot (the version before the previous one goes) and
-    # restarts with the Docker engine from now on.
+
+
+def candidate_failed(
+    prepared: Prepared, service: DockerService, new, problem: str, trail: AuditTrail, *, check: str
+) -> DeployOutcome:
+    """The new container is removed; the old one never stopped serving."""
+    name, current = service.name, prepared.current
+    logs = new.logs(tail=20).decode("utf-8", "replace")
+    new.remove(force=True)
+    kept = f"{name}-{current} keeps serving" if current else "nothing was serving before"
+    message = f"the new container of {prepared.image} failed ({problem}); it was removed and {kept}"
+    record = DeploymentRecord(
+        "docker",
+        "deploy",
+        "failed",
+        model=prepared.model,
+        version=prepared.version,
+        image=prepared.image,
+        image_digest=prepared.digest,
+        previous_version=_version_of(prepared.old),
+        message=message,
+        context=trail.context,
+        details={"host": prepared.engine.host, "logs": logs[-2000:]},
+    )
+    trail.record(record)
+    return DeployOutcome(
+        "docker",
+        "failed",
+        False,
+        message,
+        (CheckRecord(check, False, message),),
+        deployment_id=record.id,
+        **reported(prepared, trail),
+    )
+
+
+def switch(prepared: Prepared, service: DockerService, new) -> str:
+    """Move the service to ``new``: it takes the inactive slot (the version before the
+    previous one goes), restarts with the engine from now on, holds the alias, and the
+    proxy (when there is one) sends it all traffic; then the old one drains and stops.
+    Returns what happened to the old one, for the message."""
+    import docker
+
+    name, network, found = service.name, prepared.network, prepared.found
+    new_color = prepared.new_color
     if found[new_color].container is not None:
         found[new_color].container.remove(force=True)
     new.rename(f"{name}-{new_color}")
@@ -271,25 +330,71 @@ def deploy_docker(request: DockerDeployRequest, trail: AuditTrail) -> DeployOutc
                 network.disconnect(slot.container, force=True)
             except docker.errors.APIError as exc:
                 log.debug("%s was not on %s: %s", slot.container.name, network.name, exc)
+    route_proxy_to(prepared.client, service, new)
+    old = prepared.old
     if old is not None and old.container is not None:
         old.container.stop(timeout=35)
-    endpoint = f"http://{name}:{SERVING_PORT} on network {network.name}; {url} on the host"
-    message = f"{image} serves as {name} ({new.name})" + (
-        f"; {old.container.name} stopped, kept for a rollback" if old else ""
-    )
+        return f"; {old.container.name} stopped, kept for a rollback"
+    return ""
+
+
+def route_proxy_to(client, service: DockerService, container) -> None:
+    """When the service has a canary proxy, it sends all traffic to ``container``."""
+    from mlops_ci.deploy import proxy as px
+
+    found = px.find_proxy(client, service.name)
+    if found is None:
+        return
+    found.reload()
+    if found.status != "running":
+        found.start()
+    address = px.address_on(container, px.routes_network(client, service.name))
+    routes = px.Routes((px.Backend(address, 100),), summary=f"all traffic to {container.name}")
+    px.apply_routes(found, service.name, routes, bind=service.bind)
+
+
+def deploy_docker(request: DockerDeployRequest, trail: AuditTrail) -> DeployOutcome:
+    """Start the new version beside the serving one, check it, then move the service alias
+    to it; on failure the new container is removed and the old one keeps serving."""
+    service = request.service
+    prepared = prepare(request)
+    new, url, problem = start_candidate(prepared, request)
+    if problem:
+        return candidate_failed(prepared, service, new, problem, trail, check="blue/green")
+    return promoted(prepared, service, new, url, trail, checks=())
+
+
+def promoted(
+    prepared: Prepared,
+    service: DockerService,
+    new,
+    url: str,
+    trail: AuditTrail,
+    *,
+    checks: tuple[CheckRecord, ...],
+    details: Mapping[str, Any] | None = None,
+    endpoint_extra: str = "",
+) -> DeployOutcome:
+    """Switch to ``new`` (checked), record it, and report it with ``checks`` before the
+    blue/green one."""
+    name, image, old = service.name, prepared.image, prepared.old
+    stopped = switch(prepared, service, new)
+    endpoint = f"http://{name}:{SERVING_PORT} on network {prepared.network.name}; {url} on the host"
+    message = f"{image} serves as {name} ({new.name})" + stopped
     record = DeploymentRecord(
         "docker",
         "deploy",
         "succeeded",
-        model=model,
-        version=version,
+        model=prepared.model,
+        version=prepared.version,
         image=image,
-        image_digest=digest,
+        image_digest=prepared.digest,
         previous_version=_version_of(old),
         endpoint=url,
         message=message,
         context=trail.context,
-        details={"host": engine.host, "container": new.name, "network": network.name},
+        details={"host": prepared.engine.host, "container": new.name, "network": prepared.network.name}
+        | dict(details or {}),
     )
     trail.record(record)
     return DeployOutcome(
@@ -297,11 +402,11 @@ def deploy_docker(request: DockerDeployRequest, trail: AuditTrail) -> DeployOutc
         "deployed",
         True,
         message,
-        (CheckRecord("blue/green", True, message),),
-        endpoint=endpoint,
+        (*checks, CheckRecord("blue/green", True, message)),
+        endpoint=endpoint + endpoint_extra,
         deployment_id=record.id,
         previous_version=_version_of(old) or "",
-        **reported,
+        **reported(prepared, trail),
     )
 
 
@@ -347,6 +452,7 @@ def rollback_docker(service: DockerService, trail: AuditTrail) -> DeployOutcome:
             deployment_id=record.id,
         )
     network.connect(previous, aliases=[name])
+    route_proxy_to(client, service, previous)
     active = found[current].container
     network.disconnect(active)
     active.stop(timeout=35)
@@ -379,15 +485,25 @@ def _refused(message: str) -> DeployOutcome:
     return DeployOutcome("docker", "refused", False, message, (CheckRecord("rollback", False, message),))
 
 
-def _remove_candidate(client, name: str) -> None:
+def _remove_candidate(client, name: str, role: str = "candidate") -> None:
     import docker
 
     with contextlib.suppress(docker.errors.NotFound):
-        client.containers.get(f"{name}-candidate").remove(force=True)
+        client.containers.get(f"{name}-{role}").remove(force=True)
 
 
-def _start(client, name: str, image: str, version: str | None, *, bind: str, request_log_dir: Path | None):
-    """The candidate, without a restart policy (a crash must show, not be retried)."""
+def _start(
+    client,
+    name: str,
+    image: str,
+    version: str | None,
+    *,
+    bind: str,
+    request_log_dir: Path | None,
+    role: str = "candidate",
+):
+    """The candidate (or a canary's baseline: ``role``), without a restart policy (a crash
+    must show, not be retried)."""
     import docker
 
     volumes = {}
@@ -399,7 +515,7 @@ def _start(client, name: str, image: str, version: str | None, *, bind: str, req
     try:
         return client.containers.run(
             image,
-            name=f"{name}-candidate",
+            name=f"{name}-{role}",
             detach=True,
             labels={
                 f"{LABEL}.service": name,

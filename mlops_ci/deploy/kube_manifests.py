@@ -7,16 +7,27 @@ root filesystem, Prometheus scrape annotations), a Service, a HorizontalPodAutos
 (serving.kserve.io/v1beta1) whose predictor is the same container, which speaks the Open
 Inference Protocol (V2) natively.
 
+Progressive delivery (``render_progressive``): ``deployment`` gets a second Deployment
+and Service ``NAME-canary`` running the new image beside the stable ``NAME``, and a
+Gateway API HTTPRoute ``NAME`` (gateway.networking.k8s.io/v1) that splits the traffic by
+``backendRefs`` weights (canary), or sends it all to ``NAME`` with a ``RequestMirror``
+filter copying each request to ``NAME-canary`` (shadow). ``kserve`` sets
+``canaryTrafficPercent`` on the predictor in Serverless mode (KServe splits traffic
+between the latest and the previous ready revision only with Knative; RawDeployment has
+no canary). One set of manifests per step.
+
 Core objects are validated against the official Kubernetes JSON schemas of the chosen
 version (shipped by the kubernetes-validate package; strict: unknown fields are errors).
-KServe's CRD schema is not shipped with any package, so the InferenceService is checked
-against our own schema of the v1beta1 fields we render, whose embedded core types
+KServe's and the Gateway API's CRD schemas are not shipped with any package, so the
+InferenceService and the HTTPRoute are checked against our own schemas of the fields we
+render, whose embedded core types
 (Container, resources, probes) are the official Kubernetes definitions.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -279,6 +290,68 @@ def render(spec: Spec) -> list[dict[str, Any]]:
     return [deployment, service, autoscaler, budget]
 
 
+def render_progressive(
+    spec: Spec, *, strategy: str, percent: int, gateway: str | None
+) -> list[dict[str, Any]]:
+    """The manifests of one progressive step: ``percent`` of the traffic to the new image
+    (canary), or a copy of it (shadow, ``percent`` ignored). ``gateway``: the Gateway the
+    HTTPRoute attaches to (deployment kind only)."""
+    if strategy not in ("canary", "shadow"):
+        raise SettingError("strategy", f"must be canary or shadow here, got {strategy!r}")
+    if not 0 <= percent <= 100:
+        raise SettingError("canary-steps", f"must be percentages from 0 to 100, got {percent}")
+    if spec.kind == "kserve":
+        if strategy == "shadow":
+            raise SettingError(
+                "strategy", "shadow is not available with KServe; use canary, or kind deployment"
+            )
+        service = render(spec)[0]
+        service["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] = "Serverless"
+        service["spec"]["predictor"]["canaryTrafficPercent"] = percent
+        return [service]
+    if not gateway:
+        raise SettingError(
+            "gateway", "is needed for a canary or shadow on Kubernetes: the Gateway the route attaches to"
+        )
+    check_name(gateway, "gateway")
+    canary_name = f"{spec.name}-canary"
+    if len(canary_name) > 63:
+        raise SettingError("name", f"{spec.name!r} is too long for its canary objects ({canary_name!r})")
+    canary_spec = dataclasses.replace(spec, name=canary_name)
+    deployment, service = render(canary_spec)[:2]
+    backend = {"group": "", "kind": "Service", "port": 80}
+    rule: dict[str, Any]
+    if strategy == "canary":
+        rule = {
+            "backendRefs": [
+                {**backend, "name": spec.name, "weight": 100 - percent},
+                {**backend, "name": canary_name, "weight": percent},
+            ]
+        }
+    else:
+        rule = {
+            "backendRefs": [{**backend, "name": spec.name, "weight": 100}],
+            "filters": [
+                {"type": "RequestMirror", "requestMirror": {"backendRef": {**backend, "name": canary_name}}}
+            ],
+        }
+    route = {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {
+            "name": spec.name,
+            "namespace": spec.namespace,
+            "labels": _labels(spec),
+            "annotations": {"mlops-ci/strategy": strategy, "mlops-ci/canary-percent": str(percent)},
+        },
+        "spec": {
+            "parentRefs": [{"group": "gateway.networking.k8s.io", "kind": "Gateway", "name": gateway}],
+            "rules": [rule],
+        },
+    }
+    return [deployment, service, route]
+
+
 def _inference_service(spec: Spec, image: str) -> dict[str, Any]:
     container = _container(spec, image)
     container["name"] = "kserve-container"
@@ -351,8 +424,111 @@ INFERENCE_SERVICE_SCHEMA: dict[str, Any] = {
                         "volumes": {"type": "array", "items": _core("Volume")},
                         "imagePullSecrets": {"type": "array", "items": _core("LocalObjectReference")},
                         "serviceAccountName": {"type": "string"},
+                        "canaryTrafficPercent": {"type": "integer", "minimum": 0, "maximum": 100},
                     },
                 }
+            },
+        },
+    },
+}
+
+
+_NAME_FIELD = {"type": "string", "minLength": 1, "maxLength": 253}
+_BACKEND_REF: dict[str, Any] = {
+    "type": "object",
+    "required": ["name"],
+    "additionalProperties": False,
+    "properties": {
+        "group": {"type": "string", "maxLength": 253},
+        "kind": {"type": "string", "minLength": 1, "maxLength": 63},
+        "name": _NAME_FIELD,
+        "namespace": {"type": "string", "minLength": 1, "maxLength": 63},
+        "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+    },
+}
+
+# gateway.networking.k8s.io/v1 HTTPRoute, the fields we render (types and bounds as in the
+# Gateway API's CRD: weight 0..1000000, at most 16 backendRefs, 32 parentRefs, 16 rules).
+HTTP_ROUTE_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://mlops-ci.dev/schemas/gateway-httproute-v1.json",
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "gateway.networking.k8s.io/v1"},
+        "kind": {"const": "HTTPRoute"},
+        "metadata": {"$ref": f"{DEFINITIONS_ID}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"},
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "parentRefs": {
+                    "type": "array",
+                    "maxItems": 32,
+                    "items": {
+                        "type": "object",
+                        "required": ["name"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "group": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "name": _NAME_FIELD,
+                            "namespace": {"type": "string"},
+                            "sectionName": {"type": "string"},
+                            "port": {"type": "integer", "minimum": 1, "maximum": 65535},
+                        },
+                    },
+                },
+                "hostnames": {"type": "array", "maxItems": 16, "items": {"type": "string"}},
+                "rules": {
+                    "type": "array",
+                    "maxItems": 16,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "backendRefs": {
+                                "type": "array",
+                                "maxItems": 16,
+                                "items": {
+                                    **_BACKEND_REF,
+                                    "properties": {
+                                        **_BACKEND_REF["properties"],
+                                        "weight": {"type": "integer", "minimum": 0, "maximum": 1000000},
+                                    },
+                                },
+                            },
+                            "filters": {
+                                "type": "array",
+                                "maxItems": 16,
+                                "items": {
+                                    "type": "object",
+                                    "required": ["type"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "type": {
+                                            "enum": [
+                                                "RequestHeaderModifier",
+                                                "ResponseHeaderModifier",
+                                                "RequestMirror",
+                                                "RequestRedirect",
+                                                "URLRewrite",
+                                                "ExtensionRef",
+                                            ]
+                                        },
+                                        "requestMirror": {
+                                            "type": "object",
+                                            "required": ["backendRef"],
+                                            "additionalProperties": False,
+                                            "properties": {"backendRef": _BACKEND_REF},
+                                        },
+                                    },
+                                },
+                            },
+                        },
+                    },
+                },
             },
         },
     },
@@ -389,7 +565,12 @@ def validate(manifests: list[dict[str, Any]], *, version: str) -> list[str]:
     for manifest in manifests:
         what = f"{manifest.get('kind')}/{(manifest.get('metadata') or {}).get('name')}"
         if manifest.get("apiVersion", "").startswith("serving.kserve.io/"):
-            problems.extend(f"{what}: {p}" for p in _validate_kserve(manifest, version))
+            problems.extend(
+                f"{what}: {p}" for p in _validate_custom(manifest, version, INFERENCE_SERVICE_SCHEMA)
+            )
+            continue
+        if manifest.get("apiVersion", "").startswith("gateway.networking.k8s.io/"):
+            problems.extend(f"{what}: {p}" for p in _validate_custom(manifest, version, HTTP_ROUTE_SCHEMA))
             continue
         try:
             kubernetes_validate.validate(manifest, version, strict=True)
@@ -407,7 +588,7 @@ def validate(manifests: list[dict[str, Any]], *, version: str) -> list[str]:
     return problems
 
 
-def _validate_kserve(manifest: dict[str, Any], version: str) -> list[str]:
+def _validate_custom(manifest: dict[str, Any], version: str, schema: dict[str, Any]) -> list[str]:
     import jsonschema
     from kubernetes_validate.utils import all_versions, major_minor, schema_contents
     from referencing import Registry, Resource
@@ -419,10 +600,10 @@ def _validate_kserve(manifest: dict[str, Any], version: str) -> list[str]:
     registry = Registry().with_resources(
         [
             (DEFINITIONS_ID, Resource.from_contents(definitions)),
-            (INFERENCE_SERVICE_SCHEMA["$id"], Resource.from_contents(INFERENCE_SERVICE_SCHEMA)),
+            (schema["$id"], Resource.from_contents(schema)),
         ]
     )
-    validator = jsonschema.Draft202012Validator(INFERENCE_SERVICE_SCHEMA, registry=registry)
+    validator = jsonschema.Draft202012Validator(schema, registry=registry)
     return [
         f"{'.'.join(str(p) for p in error.absolute_path) or '(top level)'}: {error.message}"
         for error in sorted(validator.iter_errors(manifest), key=lambda e: list(map(str, e.absolute_path)))

@@ -12,6 +12,7 @@ from typing import Any
 
 from mlops_ci.deploy import kube_manifests as km
 from mlops_ci.deploy.audit import AuditTrail, DeploymentRecord
+from mlops_ci.deploy.errors import SettingError
 from mlops_ci.deploy.outcome import CheckRecord, DeployOutcome
 from mlops_ci.deploy.service import ImageRef
 from mlops_ci.result import write_text_atomic
@@ -47,6 +48,9 @@ class KubernetesDeployRequest:
     pull_secret: str | None = None
     ready_timeout_s: float = 120.0
     cluster: ClusterAccess | None = None
+    strategy: str = "replace"  # replace | canary | shadow
+    steps: tuple[int, ...] = (10, 50, 100)  # canary percentages
+    gateway: str | None = None  # the Gateway an HTTPRoute attaches to (canary/shadow, deployment kind)
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ def deploy_kubernetes(request: KubernetesDeployRequest, trail: AuditTrail) -> De
         pull_secret=request.pull_secret,
         progress_deadline_s=int(request.ready_timeout_s),
     )
+    if request.strategy != "replace":
+        return _render_progressive(request, spec, resources, trail)
     manifests = km.render(spec)
     problems = km.validate(manifests, version=request.kubernetes_version)
     path = request.manifests_dir / f"{name}.yaml"
@@ -113,6 +119,72 @@ def deploy_kubernetes(request: KubernetesDeployRequest, trail: AuditTrail) -> De
         )
         return DeployOutcome("kubernetes", "rendered", True, summary, (valid,), **reported)
     return _apply(request, manifests, trail, cluster=request.cluster, valid=valid, reported=reported)
+
+
+def _render_progressive(
+    request: KubernetesDeployRequest, spec: km.Spec, resources: km.Resources, trail: AuditTrail
+) -> DeployOutcome:
+    """One file of manifests per step (``NAME.canary-10.yaml``, ..., or ``NAME.shadow.yaml``)
+    and the promotion (``NAME.yaml``: the stable objects with the new image), each
+    validated. Applying them step by step with an analysis needs the versions' metrics
+    from inside the cluster: that is a progressive-delivery controller's job (Flagger,
+    Argo Rollouts, KServe itself), so with a cluster the rollout is refused here."""
+    if request.cluster is not None:
+        raise SettingError(
+            "strategy",
+            f"{request.strategy} on Kubernetes renders and validates the step manifests only; apply them with "
+            "a progressive-delivery controller, or deploy without a kubeconfig to get them",
+        )
+    name = request.name
+    if request.strategy == "shadow":
+        stages = [("shadow", 0)]
+    else:
+        stages = [(f"canary-{p}", p) for p in request.steps if p < 100]
+        if request.kind == "kserve":
+            stages.append(("canary-100", 100))
+    files: list[Path] = []
+    problems: list[str] = []
+    kinds: list[str] = []
+    for label, percent in stages:
+        manifests = km.render_progressive(
+            spec, strategy=request.strategy, percent=percent, gateway=request.gateway
+        )
+        problems.extend(f"{label}: {p}" for p in km.validate(manifests, version=request.kubernetes_version))
+        path = request.manifests_dir / f"{name}.{label}.yaml"
+        write_text_atomic(path, km.to_yaml(manifests))
+        files.append(path)
+        kinds = kinds or [m["kind"] for m in manifests]
+    if request.kind != "kserve":
+        final = km.render(spec)
+        problems.extend(f"promotion: {p}" for p in km.validate(final, version=request.kubernetes_version))
+        path = request.manifests_dir / f"{name}.yaml"
+        write_text_atomic(path, km.to_yaml(final))
+        files.append(path)
+    valid = CheckRecord(
+        "manifests valid",
+        not problems,
+        "; ".join(problems[:5])
+        if problems
+        else f"{len(files)} sets of manifests ({', '.join(dict.fromkeys(kinds))}) valid against the Kubernetes "
+        f"{request.kubernetes_version} schemas and the Gateway API/KServe fields rendered",
+        details={"problems": problems, "resources": resources.source, "files": [str(f) for f in files]},
+    )
+    reported: dict[str, Any] = {
+        "image": request.image.pinned,
+        "manifests": request.manifests_dir,
+        "model": request.model or "",
+        "version": request.version or "",
+        "deployment_log": trail.log_path,
+        "artifacts": tuple(files),
+        "strategy": request.strategy,
+    }
+    if problems:
+        return DeployOutcome(
+            "kubernetes", "failed", False, f"invalid manifests: {problems[0]}", (valid,), **reported
+        )
+    steps = ", ".join(label for label, _ in stages)
+    summary = f"rendered the {request.strategy} of {name} ({steps}, then the promotion) into {request.manifests_dir}"
+    return DeployOutcome("kubernetes", "rendered", True, summary, (valid,), **reported)
 
 
 def _apply(

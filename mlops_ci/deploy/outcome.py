@@ -20,6 +20,22 @@ class CheckRecord:
 
 
 @dataclass(frozen=True)
+class StepDecision:
+    """One analysis window of a progressive rollout: at ``percent`` of the traffic to the
+    candidate (0: a shadow), the ``window``-th window decided ``action`` (promote, hold,
+    abort) because of ``reason``; ``details`` holds the counts and tests."""
+
+    percent: int
+    window: int
+    action: str
+    reason: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"percent": self.percent, "window": self.window, **self.details}
+
+
+@dataclass(frozen=True)
 class DeployOutcome:
     """What a deployment did.
 
@@ -45,3 +61,6 @@ class DeployOutcome:
     deployment_id: str | None = None
     deployment_log: Path | None = None
     artifacts: tuple[Path, ...] = ()
+    strategy: str | None = None  # replace, canary or shadow (None: a registry promotion)
+    decisions: tuple[StepDecision, ...] = ()  # every analysis window of a progressive rollout
+    proxy_endpoint: str | None = None  # the canary proxy, the service's stable entry point

@@ -1,6 +1,7 @@
 """`mlops-ci deploy`: promote in the registry (compare-and-set), run the image on a Docker
-host (blue/green), or render, validate and apply Kubernetes manifests; every deployment
-is recorded for audit.
+host (blue/green, or progressively: canary steps or a shadow behind an nginx proxy, each
+step judged by a statistical analysis), or render, validate and apply Kubernetes
+manifests; every deployment is recorded for audit.
 
 Exit codes: 0 deployed (or nothing to do), 1 refused or failed (the champion changed since
 validation, the candidate did not pass validation, the new container or the rollout failed
@@ -17,13 +18,14 @@ from typing import TYPE_CHECKING
 
 from mlops_ci.deploy.errors import SettingError
 from mlops_ci.errors import UsageError
-from mlops_ci.options import Option
+from mlops_ci.options import Option, alpha_option
 from mlops_ci.result import Check, StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
 from mlops_ci.tracking.provenance import ProvenanceKey
 
 if TYPE_CHECKING:
     from mlops_ci.deploy.audit import AuditTrail
+    from mlops_ci.deploy.docker_canary import ProgressiveDeployRequest
     from mlops_ci.deploy.docker_target import DockerDeployRequest, DockerService
     from mlops_ci.deploy.kube_manifests import Sizing
     from mlops_ci.deploy.kubernetes_target import (
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from mlops_ci.deploy.service import ImageRef
 
 TARGETS = ("registry", "docker", "kubernetes")
+STRATEGIES = ("replace", "canary", "shadow")
 LOG_NAME = "deployments.jsonl"
 
 OPTIONS = (
@@ -190,6 +193,104 @@ OPTIONS = (
         "Secret with the registry credentials pods pull the image with",
         metavar="NAME",
     ),
+    # progressive delivery (docker, kubernetes)
+    Option(
+        "strategy",
+        "How traffic moves to the new version: replace (all at once, once it is ready and smoke-tested), "
+        "canary (in --canary-steps, each judged by a statistical analysis of both versions' /metrics; "
+        "abort and roll back when it is worse) or shadow (the new version gets a copy of every request, "
+        "clients get only the stable answers; promoted when its analysis passes). docker: behind an nginx "
+        "proxy, the service's stable entry point; kubernetes: a Gateway API HTTPRoute with weights, or "
+        "KServe's canaryTrafficPercent",
+        choices=STRATEGIES,
+        default="replace",
+        env="MLOPS_CI_DEPLOY_STRATEGY",
+    ),
+    Option(
+        "canary-steps",
+        "Percentages of the traffic the canary gets, ascending; each step below 100 is analysed, 100 is "
+        "the promotion (added when missing)",
+        kind="list",
+        default=("10", "50", "100"),
+        metavar="PERCENT",
+    ),
+    Option(
+        "canary-window",
+        "Seconds of traffic each analysis compares",
+        kind="float",
+        default=60.0,
+        minimum=1,
+        maximum=3600,
+        metavar="SECONDS",
+    ),
+    Option(
+        "canary-max-holds",
+        "Extra windows a step waits when either version has fewer than --canary-min-requests requests; "
+        "then it aborts",
+        kind="int",
+        default=3,
+        minimum=0,
+        maximum=100,
+    ),
+    Option(
+        "canary-min-requests",
+        "Inference requests each version needs in a window before the analysis decides",
+        kind="int",
+        default=200,
+        minimum=1,
+    ),
+    alpha_option(
+        "Significance level of each step's analysis (split between the error and the latency test)",
+        name="canary-alpha",
+    ),
+    Option(
+        "canary-max-error-increase",
+        "Error-rate increase (5xx share, canary minus baseline) tolerated even when significant",
+        kind="float",
+        default=0.005,
+        minimum=0,
+        below=1,
+    ),
+    Option(
+        "canary-max-latency-ratio",
+        "Latency quantile ratio (canary / baseline) tolerated even when significant",
+        kind="float",
+        default=1.25,
+        minimum=1,
+    ),
+    Option(
+        "canary-latency-quantile",
+        "Latency quantile the analysis compares",
+        kind="float",
+        default=0.95,
+        above=0,
+        below=1,
+    ),
+    Option(
+        "gateway",
+        "kubernetes canary/shadow: the Gateway (Gateway API) the HTTPRoute attaches to",
+        metavar="NAME",
+    ),
+    Option(
+        "proxy-image",
+        "docker: a ready nginx proxy image (default: built once from --proxy-base-image with Debian's nginx)",
+        metavar="IMAGE",
+    ),
+    Option(
+        "proxy-base-image",
+        "docker: Debian-based image the proxy is built from (apt-get install nginx)",
+        default="python:3.11-slim",
+        env_aliases=("MLOPS_CI_BASE_IMAGE",),
+        metavar="IMAGE",
+    ),
+    Option(
+        "proxy-port",
+        "docker: host port of the proxy (0: an ephemeral port, kept while the proxy lives)",
+        kind="int",
+        default=0,
+        minimum=0,
+        maximum=65535,
+    ),
 )
 
 OUTPUTS = (
@@ -208,6 +309,17 @@ OUTPUTS = (
     Output("manifests", "Folder of the rendered Kubernetes manifests"),
     Output("deployment-id", "Id of the record in the deployment log"),
     Output("deployment-log", "The local append-only deployment log (deployments.jsonl)"),
+    Output("strategy", "canary or shadow, when the rollout was progressive (--strategy)"),
+    Output(
+        "canary-decisions",
+        "Each analysis window of a canary or shadow, as PERCENT%:DECISION (0%: the shadow), e.g. "
+        "'10%:promote 50%:hold 50%:promote'",
+    ),
+    Output(
+        "proxy-endpoint",
+        "docker canary/shadow: the proxy, the service's stable entry point (http://NAME-proxy:8080 on "
+        "network mlops-ci-NAME and a host URL)",
+    ),
 )
 
 
@@ -226,6 +338,10 @@ def run(ctx: StepContext) -> StepResult:
 def _deploy(ctx: StepContext, target: str) -> DeployOutcome:
     """Options and earlier results -> one request -> one domain call."""
     rollback = ctx.options.rollback
+    if target == "registry" and ctx.options.strategy != "replace":
+        raise UsageError(
+            f"--strategy {ctx.options.strategy} moves traffic: use it with --target docker or kubernetes"
+        )
     if target == "registry":
         from mlops_ci.deploy.registry_target import deploy_registry
 
@@ -240,6 +356,10 @@ def _deploy(ctx: StepContext, target: str) -> DeployOutcome:
 
     if rollback:
         return dt.rollback_docker(docker_service(ctx), audit_trail(ctx))
+    if ctx.options.strategy != "replace":
+        from mlops_ci.deploy.docker_canary import deploy_docker_progressive
+
+        return deploy_docker_progressive(progressive_request(ctx), audit_trail(ctx))
     return dt.deploy_docker(docker_request(ctx), audit_trail(ctx))
 
 
@@ -259,6 +379,11 @@ def to_result(outcome: DeployOutcome) -> StepResult:
         "deployment-id": outcome.deployment_id,
         "deployment-log": None if outcome.deployment_log is None else str(outcome.deployment_log),
     }
+    if outcome.strategy is not None:
+        reported["strategy"] = outcome.strategy
+    if outcome.decisions:
+        reported["canary-decisions"] = " ".join(f"{d.percent}%:{d.action}" for d in outcome.decisions)
+    reported["proxy-endpoint"] = outcome.proxy_endpoint
     outputs = {"target": outcome.target, "action": outcome.action}
     outputs.update((key, value) for key, value in reported.items() if value is not None)
     checks = [
@@ -430,6 +555,54 @@ def docker_request(ctx: StepContext) -> DockerDeployRequest:
     )
 
 
+def canary_steps(ctx: StepContext) -> tuple[int, ...]:
+    """--canary-steps as ascending percentages, 100 added when missing."""
+    raw = list(ctx.options.canary_steps or ())
+    try:
+        steps = [int(str(step).strip().rstrip("%")) for step in raw]
+    except ValueError:
+        raise UsageError(
+            f"--canary-steps must be whole percentages such as 10,50,100, got {','.join(raw)!r}"
+        ) from None
+    if not steps or any(not 1 <= step <= 100 for step in steps) or steps != sorted(set(steps)):
+        raise UsageError(
+            f"--canary-steps must be ascending percentages from 1 to 100, got {','.join(map(str, raw))!r}"
+        )
+    if steps[-1] != 100:
+        steps.append(100)
+    return tuple(steps)
+
+
+def analysis_config(ctx: StepContext):
+    from mlops_ci.deploy.canary_analysis import AnalysisConfig
+
+    opts = ctx.options
+    return AnalysisConfig(
+        alpha=opts.canary_alpha,
+        min_requests=opts.canary_min_requests,
+        max_error_increase=opts.canary_max_error_increase,
+        quantile=opts.canary_latency_quantile,
+        max_latency_ratio=opts.canary_max_latency_ratio,
+    )
+
+
+def progressive_request(ctx: StepContext) -> ProgressiveDeployRequest:
+    from mlops_ci.deploy.docker_canary import ProgressiveDeployRequest, ProgressivePlan
+
+    opts = ctx.options
+    plan = ProgressivePlan(
+        strategy=opts.strategy,
+        steps=canary_steps(ctx),
+        window_s=opts.canary_window,
+        max_holds=opts.canary_max_holds,
+        analysis=analysis_config(ctx),
+        proxy_image=opts.proxy_image,
+        proxy_base_image=opts.proxy_base_image,
+        proxy_port=opts.proxy_port,
+    )
+    return ProgressiveDeployRequest(docker_request(ctx), plan)
+
+
 def profile_recommendation(ctx: StepContext) -> Sizing | None:
     """The resources the last `mlops-ci profile` recommends, if it ran in --out-dir."""
     from mlops_ci.deploy.kube_manifests import Sizing
@@ -486,6 +659,9 @@ def kubernetes_request(ctx: StepContext) -> KubernetesDeployRequest:
         pull_secret=opts.image_pull_secret,
         ready_timeout_s=opts.ready_timeout,
         cluster=cluster_access(ctx),
+        strategy=opts.strategy,
+        steps=canary_steps(ctx) if opts.strategy == "canary" else (),
+        gateway=opts.gateway,
     )
 
 
@@ -514,7 +690,9 @@ STEP = Step(
     "champion is still the one it was validated against, keeping the old one as previous-champion "
     "(--rollback swaps them back). --target docker replaces the running container blue/green: the "
     "new one must be ready and answer a smoke inference before the service name moves to it, else "
-    "the old one keeps serving. --target kubernetes renders Deployment, Service, HorizontalPodAutoscaler and "
+    "the old one keeps serving; --strategy canary moves traffic in --canary-steps through an nginx proxy, "
+    "comparing the new version with a baseline of the old one statistically at each step (promote, hold, or "
+    "abort and roll back), and --strategy shadow sends it a copy of the traffic first. --target kubernetes renders Deployment, Service, HorizontalPodAutoscaler and "
     "PodDisruptionBudget (or a KServe InferenceService), validates them against the Kubernetes "
     "schemas offline and, with a kubeconfig, applies them, waits for the rollout and rolls back "
     "when it fails. Every deployment is tagged on the model version and appended to a hash-chained "

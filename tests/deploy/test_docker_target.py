@@ -7,8 +7,6 @@ The step's bad input (flags, exit codes) is tested in tests/steps/test_deploy.py
 from __future__ import annotations
 
 import json
-import os
-import uuid
 
 import pytest
 import requests
@@ -24,9 +22,8 @@ from mlops_ci.deploy.docker_target import (
 from mlops_ci.deploy.outcome import CheckRecord
 from mlops_ci.deploy.service import ImageRef
 from mlops_ci.errors import ExternalServiceError
-from mlops_ci.tracking.store import resolve_store
-from tests.helpers import BASE_IMAGE, free_port
-from tests.model_fixtures import census_pipeline, write_model_dir
+from tests.deploy.docker_helpers import build_census_image, on_engine, trail
+from tests.helpers import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -35,52 +32,19 @@ pytestmark = pytest.mark.slow
 def images(docker_engine, tmp_path_factory):
     """Version 1 and version 2 of a real serving image, and a broken version 3 whose model
     file is missing (its server never becomes ready)."""
-    from mlops_ci.container.context import oci_labels, render_context
-    from mlops_ci.container.wheels import default_platform
-    from mlops_ci.serving.settings import load_settings
-
-    tag = f"localhost/deploy-test-{uuid.uuid4().hex[:8]}"
-    folder = tmp_path_factory.mktemp("model")
-    write_model_dir(folder, census_pipeline(rows=500), name="census-income", version="1")
-    settings = load_settings(folder)
-    context = render_context(
-        tmp_path_factory.mktemp("context") / "ctx",
-        onnx_bytes=(folder / settings.model_file).read_bytes(),
-        settings=settings,
-        image=f"{tag}:1",
-        base_image=BASE_IMAGE,
-        labels=oci_labels(settings, source_url=None, commit=None, model_uri=None),
-        python_version="3.11",
-        platform_tag=default_platform(),
-    )
-    first = docker_engine.build(context.path, f"{tag}:1").ref
+    first, tag = build_census_image(docker_engine, tmp_path_factory, "deploy-test")
     # Version 2: the same server on a new image (what a retrain produces, as far as Docker knows).
     second = f"{tag}:2"
     docker_engine.client.images.get(first).tag(tag, "2")
     broken_dir = tmp_path_factory.mktemp("broken")
     (broken_dir / "Dockerfile").write_text(
-        f"FROM {first}\nUSER root\nRUN rm /model/{settings.model_file}\nUSER 10001:10001\n"
+        f"FROM {first}\nUSER root\nRUN rm /model/model.onnx\nUSER 10001:10001\n"
     )
     broken = docker_engine.build(broken_dir, f"{tag}:3-broken").ref
     yield {"v1": first, "v2": second, "broken": broken}
     for ref in (broken, second, first):
         docker_engine.remove_image(ref)
     docker_engine.prune_build_stages()
-
-
-def on_engine(name: str) -> DockerService:
-    return DockerService(name=name, env={"DOCKER_HOST": os.environ["DOCKER_HOST"]}, ready_timeout_s=60)
-
-
-def trail(tmp_path) -> AuditTrail:
-    """The local log in tmp_path; the registry an embedded store that does not know the model
-    (the deployments are then logged locally only)."""
-    return AuditTrail(
-        log_path=tmp_path / "deployments.jsonl",
-        store=lambda: resolve_store(None, project_dir=tmp_path, retry_timeout_s=5),
-        experiment="deploy-test",
-        context={"commit": "abc123"},
-    )
 
 
 def deploy(tmp_path, docker_service: str, image: str):
