@@ -157,3 +157,32 @@ def serving_command(model_dir: Path, port: int, *extra: str) -> list[str]:
         str(port),
         *extra,
     ]
+
+
+def register_census_model(tracking_uri, name):
+    """Version 1 of ``name`` on the real MLflow server: the example's logistic regression,
+    logged with its signature and input example (what `mlops-ci train` + `register` record,
+    without a training subprocess), and aliased champion."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+
+    pipeline = census_pipeline(rows=3000)
+    features = census_frames(50)[0][NUMERIC + CATEGORICAL]
+    mlflow.set_tracking_uri(tracking_uri)
+    # (global: another test in this process may have pointed the registry elsewhere)
+    mlflow.set_registry_uri(tracking_uri)
+    mlflow.set_experiment(name)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            pipeline,
+            name="model",
+            input_example=features.head(5),
+            signature=infer_signature(features, pipeline.predict(features)),
+            pip_requirements=["scikit-learn"],  # skips MLflow's slow requirement inference
+        )
+    version = mlflow.register_model(info.model_uri, name)
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client.set_registered_model_alias(name, "champion", version.version)
+    return client

@@ -280,7 +280,6 @@ OPTIONS = (
         "proxy-base-image",
         "docker: Debian-based image the proxy is built from (apt-get install nginx)",
         default="python:3.11-slim",
-        env_aliases=("MLOPS_CI_BASE_IMAGE",),
         metavar="IMAGE",
     ),
     Option(

@@ -14,7 +14,7 @@ import contextlib
 import http.client
 import re
 import resource
-import select
+import selectors
 import signal
 import socket
 import subprocess
@@ -212,12 +212,21 @@ def watched(name: str, server: Server) -> Iterator[Watch]:
 # -- raw socket helpers ----------------------------------------------------------------------
 
 
+def readable(socks: list[socket.socket], timeout_s: float) -> list[socket.socket]:
+    """The sockets with something to read within ``timeout_s``. epoll, not select(): select
+    cannot watch a descriptor numbered 1024 or more, which a thousand connections reach."""
+    with selectors.DefaultSelector() as selector:
+        for sock in socks:
+            selector.register(sock, selectors.EVENT_READ)
+        return [key.fileobj for key, _ in selector.select(timeout_s)]
+
+
 def read_until_closed(sock: socket.socket, timeout_s: float) -> tuple[bytes, bool]:
     """What the server sends until it closes the connection (True) or ``timeout_s`` passes."""
     deadline = time.monotonic() + timeout_s
     chunks = []
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
+        ready = readable([sock], max(0.0, deadline - time.monotonic()))
         if not ready:
             break
         try:
@@ -253,7 +262,7 @@ def unfinished_header(port: int, total: int, *, seconds: float = 20.0) -> tuple[
         sent = 0
         deadline = time.monotonic() + seconds
         while sent < total and time.monotonic() < deadline:
-            if select.select([sock], [], [], 0)[0]:
+            if readable([sock], 0):
                 break
             try:
                 sock.sendall(piece)
@@ -306,7 +315,7 @@ def slowloris(
     answers = [b""] * count
     try:
         while open_ and time.monotonic() - began < seconds:
-            ready, _, _ = select.select([socks[i] for i in open_], [], [], interval_s)
+            ready = readable([socks[i] for i in open_], interval_s)
             for sock in ready:
                 i = socks.index(sock)
                 try:
@@ -426,7 +435,7 @@ def test_a_client_that_reads_late_but_within_the_write_timeout_gets_every_answer
         answer = b""
         deadline = time.monotonic() + 20
         while answer.count(b"HTTP/1.1 200 OK") < count and time.monotonic() < deadline:
-            ready, _, _ = select.select([sock], [], [], 1.0)
+            ready = readable([sock], 1.0)
             if ready:
                 chunk = sock.recv(65536)
                 if not chunk:

@@ -20,6 +20,7 @@ from mlops_ci.result import read_step_result
 from mlops_ci.steps.profile_request import flag_error
 from mlops_ci.steps.profile_result import build_result
 from tests.helpers import BASE_IMAGE, cli_env, free_port, run_cli
+from tests.model_fixtures import register_census_model
 
 pytestmark = pytest.mark.slow
 # Short everything: one second per end-to-end point, a few hundred ms in-process.
@@ -186,35 +187,6 @@ def test_an_invalid_request_file_is_a_usage_error(tmp_path, census_model_dir):
 
 
 # -- the champion: stored with its version, compared interleaved --------------------------------
-
-
-def register_census_model(tracking_uri, name):
-    """Version 1 of ``name`` on the real MLflow server: the example's logistic regression,
-    logged with its signature and input example (what `mlops-ci train` + `register` record,
-    without a training subprocess), and aliased champion."""
-    import mlflow
-    import mlflow.sklearn
-    from mlflow import MlflowClient
-    from mlflow.models import infer_signature
-
-    from tests.model_fixtures import CATEGORICAL, NUMERIC, census_frames, census_pipeline
-
-    pipeline = census_pipeline(rows=3000)
-    features = census_frames(50)[0][NUMERIC + CATEGORICAL]
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_experiment(name)
-    with mlflow.start_run():
-        info = mlflow.sklearn.log_model(
-            pipeline,
-            name="model",
-            input_example=features.head(5),
-            signature=infer_signature(features, pipeline.predict(features)),
-            pip_requirements=["scikit-learn"],  # skips MLflow's slow requirement inference
-        )
-    version = mlflow.register_model(info.model_uri, name)
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    client.set_registered_model_alias(name, "champion", version.version)
-    return client
 
 
 def test_profile_is_stored_with_the_version_and_slower_candidates_are_flagged(

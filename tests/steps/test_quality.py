@@ -13,8 +13,8 @@ import pytest
 from mlops_ci.errors import UsageError
 from mlops_ci.runner import run_step
 from mlops_ci.serving.requestlog import RequestLog
+from tests.forge_cases import WRITE_TOKEN
 from tests.helpers import cli_env, run_cli
-from tests.platforms.conftest import WRITE_TOKEN
 
 ROWS = 2000
 REPO = "acme/census-income"

@@ -11,8 +11,8 @@ import pytest
 
 from mlops_ci.result import read_step_result
 from tests.helpers import cli_env, run_cli
+from tests.model_fixtures import register_census_model
 from tests.scoring.conftest import census_rows
-from tests.steps.test_profile import register_census_model
 
 pytestmark = pytest.mark.slow
 
