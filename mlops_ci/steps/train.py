@@ -42,7 +42,7 @@ OPTIONS = (
     ),
     Option(
         "window",
-        "Rows of --data-ref to keep: START/END (ISO 8601, START <= time < END in --time-column; "
+        "Rows of --data-ref to keep: START/END (ISO 8601, START <= time <= END in --time-column; "
         "either side may be empty)",
         metavar="START/END",
     ),

@@ -9,8 +9,9 @@ The rules, so that a run can be re-created from what it records:
   to ``<snapshot_dir>/<sha256[:16]>-<name>`` while it is hashed, and ``record_on_run``
   stores that copy on the training run (up to ``snapshot_limit`` bytes) so the run itself
   says where to get exactly the same bytes. A local path is recorded by path and sha256.
-- Window ``START/END``: rows with ``START <= time < END`` in the time column (times without a
-  zone are UTC; either side may be empty for an open end).
+- Window ``START/END``: rows with ``START <= time <= END`` in the time column (times without
+  a zone are UTC; either side may be empty for an open end). Both ends are inclusive because
+  `drift` reports the window it saw as the times of its first and last rows.
 - Holdout: the rows are ordered by time (a stable sort; file order without a time column)
   and the last ``holdout_fraction`` of them (rounded up) are the holdout: the newest data
   judges the model trained on the older part. The rule is deterministic, so no seed.
@@ -51,7 +52,7 @@ class DataRefError(UsageError):
 
 @dataclass(frozen=True)
 class Window:
-    """Rows with ``start <= time < end`` (ISO 8601; None for an open end)."""
+    """Rows with ``start <= time <= end`` (ISO 8601; None for an open end)."""
 
     start: str | None
     end: str | None
@@ -66,7 +67,7 @@ class Window:
             raise DataRefError(f"a window is START/END (ISO 8601 times, either may be empty), got {text!r}")
         window = cls(start.strip() or None, end.strip() or None)
         bounds = [_timestamp(value, "window") for value in (window.start, window.end)]
-        if bounds[0] is not None and bounds[1] is not None and bounds[0] >= bounds[1]:
+        if bounds[0] is not None and bounds[1] is not None and bounds[0] > bounds[1]:
             raise DataRefError(f"the window {text!r} ends before it starts")
         return window
 
@@ -280,7 +281,7 @@ def _in_window(frame: Any, window: Window | None, column: str | None, name: str)
     if window is not None and window.start:
         keep &= times >= _timestamp(window.start, "window")
     if window is not None and window.end:
-        keep &= times < _timestamp(window.end, "window")
+        keep &= times <= _timestamp(window.end, "window")
     order = times[keep].sort_values(kind="mergesort").index
     return frame.loc[order].reset_index(drop=True)
 

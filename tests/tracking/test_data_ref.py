@@ -42,7 +42,7 @@ def request(tmp_path: Path, ref: str, **kwargs) -> DataRequest:
     return DataRequest(ref=ref, project_dir=tmp_path, snapshot_dir=tmp_path / "snap", **kwargs)
 
 
-def test_window_keeps_start_inclusive_end_exclusive_and_holds_out_the_newest(tmp_path, csv_bytes):
+def test_window_keeps_both_ends_and_holds_out_the_newest(tmp_path, csv_bytes):
     (tmp_path / "new.csv").write_bytes(csv_bytes)
     window = Window.parse("2026-11-01/2026-12-01")
     data = prepare(request(tmp_path, "new.csv", window=window, time_column="at", holdout_fraction=0.2))
@@ -50,10 +50,13 @@ def test_window_keeps_start_inclusive_end_exclusive_and_holds_out_the_newest(tmp
     assert data.sha256 == hashlib.sha256(csv_bytes).hexdigest() and data.rows == ROWS
     train = pd.read_csv(data.train_path, keep_default_na=False)
     holdout = pd.read_csv(data.holdout_path, keep_default_na=False)
-    # November: 30 days; the last 6 (ceil of 20 %) are the holdout, in time order.
-    assert (data.train_rows, data.holdout_rows) == (24, 6)
+    # November and midnight of December 1: 31 rows; the last 7 (ceil of 20 %) are the
+    # holdout, in time order.
+    assert (data.train_rows, data.holdout_rows) == (24, 7)
     assert train["at"].iloc[0] == "2026-11-01T00:00:00Z" and train["at"].iloc[-1] == "2026-11-24T00:00:00Z"
-    assert list(holdout["at"]) == [f"2026-11-{day}T00:00:00Z" for day in range(25, 31)]
+    assert list(holdout["at"]) == [f"2026-11-{day}T00:00:00Z" for day in range(25, 31)] + [
+        "2026-12-01T00:00:00Z"
+    ]
     assert (train["label"] == "?").all()  # cells kept as written
     # The same inputs give the same files (content-addressed names, deterministic split).
     again = prepare(request(tmp_path, "new.csv", window=window, time_column="at", holdout_fraction=0.2))
@@ -110,7 +113,7 @@ def test_bad_references_and_windows_say_what_is_wrong(tmp_path, csv_bytes):
     with pytest.raises(DataRefError, match="no row of new.csv falls in the window"):
         prepare(request(tmp_path, "new.csv", window=window, time_column="at"))
     with pytest.raises(DataRefError, match="leave none to train on"):
-        prepare(request(tmp_path, "new.csv", window=Window.parse("2026-11-01/2026-11-02"), time_column="at"))
+        prepare(request(tmp_path, "new.csv", window=Window.parse("2026-11-01/2026-11-01"), time_column="at"))
 
 
 def test_mlflow_artifact_is_fetched_and_the_run_records_where_the_bytes_are(
