@@ -116,7 +116,7 @@ def prepare(request: DataRequest) -> PreparedData:
     request.snapshot_dir.mkdir(parents=True, exist_ok=True)
     kind, source, sha256 = _fetch(request)
     size = source.stat().st_size
-    log.info("train: data %s is %d bytes, sha256 %s", request.ref, size, sha256[:12])
+    log.debug("train: data %s is %d bytes, sha256 %s", request.ref, size, sha256[:12])
     found: dict[str, Any] = dict(ref=request.ref, kind=kind, source=source, sha256=sha256, size=size)
     if request.window is None and not request.holdout_fraction:
         return PreparedData(train_path=source, holdout_path=None, window=None, **found)
