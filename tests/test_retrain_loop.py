@@ -55,14 +55,17 @@ SERVED = ("2026-11-01", "2026-12-01")
 
 def new_window_data(path: Path) -> Path:
     """The census population a while later, by a seeded transform of adult.csv: 12,000
-    rows drawn with replacement (seed 2026), everyone 5 years older (at most 90), each row
-    given a time uniformly at random (seed 2026) between 2026-10-15 and 2026-12-15 in a
-    `time` column. Age drifts; the relation between the features and the label does not, so
-    a model retrained on it is as good as the champion and a two-feature one is worse."""
+    rows drawn with replacement (seed 2026), everyone 5 years older (at most 90), and wages
+    risen so that everyone with a bachelor's degree or more (education-num >= 13) now earns
+    >50K; each row gets a time uniformly at random (seed 2026) between 2026-10-15 and
+    2026-12-15 in a `time` column. Age drifts and the champion, which never saw the new
+    relation, loses accuracy (about 0.79 on the window's holdout, under the 0.80 floor); the
+    example's model retrained on the window reaches about 0.89, a two-feature one 0.63."""
     rng = np.random.default_rng(2026)
     data = pd.read_csv(EXAMPLE / "data" / "adult.csv", keep_default_na=False)
     data = data.sample(n=12000, replace=True, random_state=2026).reset_index(drop=True)
     data["age"] = (data["age"] + 5).clip(upper=90)
+    data.loc[data["education-num"] >= 13, "class"] = ">50K"
     seconds = rng.integers(0, 61 * 86400, len(data))
     times = pd.Timestamp("2026-10-15", tz="UTC") + pd.to_timedelta(seconds, unit="s")
     data["time"] = times.strftime("%Y-%m-%dT%H:%M:%SZ")
