@@ -53,7 +53,7 @@ def test_retrain_workflow_declares_what_drift_sends():
         "workflow_dispatch", "drift in age", window_start="a", window_end="b", extra={"data": "s3://b/k"}
     ).inputs()
     assert set(sent) == declared
-    assert "--retrain-input \"data=" in (EXAMPLE / ".github" / "workflows" / "monitor.yml").read_text()
+    assert '--retrain-input "data=' in (EXAMPLE / ".github" / "workflows" / "monitor.yml").read_text()
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
