@@ -4,10 +4,13 @@ data, parameters and environment recorded, and reuse an identical earlier run.""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+from mlops_ci.errors import UsageError
 from mlops_ci.options import Option
 from mlops_ci.result import StepResult
 from mlops_ci.steps.base import Output, Step, StepContext
+from mlops_ci.tracking.data_ref import DataRequest, PreparedData, Window
 from mlops_ci.tracking.provenance import ProvenanceKey
 from mlops_ci.tracking.training import LOG_NAME, TrainOutcome, TrainRequest
 from mlops_ci.tracking.training_run import ARTIFACT_DIR
@@ -27,6 +30,42 @@ OPTIONS = (
         "columns) and part of the reuse key",
         kind="paths",
         metavar="PATH",
+    ),
+    Option(
+        "data-ref",
+        "New data to train on instead of `data` (a retraining): a local CSV/Parquet file, an "
+        "object-store URI read through fsspec (s3://, gs://, az://, memory://...) or an MLflow "
+        "artifact (runs:/<id>/<path>, mlflow-artifacts:/...). Its sha256 is recorded and a remote "
+        "file is copied onto the run (up to --snapshot-max-mb); the last --holdout-fraction of its "
+        "rows by time become the holdout validate scores",
+        metavar="URI",
+    ),
+    Option(
+        "window",
+        "Rows of --data-ref to keep: START/END (ISO 8601, START <= time <= END in --time-column; "
+        "either side may be empty)",
+        metavar="START/END",
+    ),
+    Option(
+        "time-column",
+        "Column with each row's time in --data-ref (for --window and the holdout order)",
+        metavar="COLUMN",
+    ),
+    Option(
+        "holdout-fraction",
+        "Share of the --data-ref rows (the newest, by --time-column) held out for validate; 0 for none",
+        kind="float",
+        default=0.2,
+        minimum=0,
+        below=1,
+    ),
+    Option(
+        "snapshot-max-mb",
+        "Largest remote --data-ref file copied onto the run; a larger one is recorded by URI and sha256 only",
+        kind="float",
+        default=200.0,
+        minimum=0,
+        metavar="MB",
     ),
     Option(
         "params",
@@ -77,6 +116,12 @@ OUTPUTS = (
     Output("fingerprint", "sha256 of code, data, parameters, seed and command: the reuse key"),
     Output("tracking-uri", "Tracking URI the run lives in (credentials removed)"),
     Output("run-url", "Link to the run in the MLflow UI (only with a tracking server)"),
+    Output(
+        "holdout-path", "Holdout split off --data-ref (relative to the project folder); validate scores it"
+    ),
+    Output("data-sha256", "sha256 of the --data-ref file as fetched"),
+    Output("data-snapshot", "Where the exact bytes of --data-ref are (a runs:/ artifact for remote data)"),
+    Output("window", "The --window the rows were selected by"),
 )
 
 
@@ -89,7 +134,7 @@ def run(ctx: StepContext) -> StepResult:
             "train: code, data and parameters are unchanged since run %s; reusing it (--force to train anyway)",
             outcome.run_id,
         )
-    return _result(outcome)
+    return _result(outcome, ctx.project_dir)
 
 
 def _request(ctx: StepContext) -> TrainRequest:
@@ -111,10 +156,55 @@ def _request(ctx: StepContext) -> TrainRequest:
         provenance_key=ProvenanceKey.from_env(ctx.env),
         force=opts.force,
         timeout_s=opts.timeout * 60 if opts.timeout else None,
+        data_ref=_data_request(ctx),
+        snapshot_limit=int(opts.snapshot_max_mb * 1024 * 1024),
     )
 
 
-def _result(outcome: TrainOutcome) -> StepResult:
+def _data_request(ctx: StepContext) -> DataRequest | None:
+    opts = ctx.options
+    if not opts.data_ref:
+        if opts.window and Window.parse(opts.window) is not None:
+            raise UsageError("--window selects rows of --data-ref; give --data-ref too")
+        return None
+    try:
+        window = Window.parse(opts.window)
+    except UsageError as exc:
+        raise UsageError(f"--window: {exc}") from None
+    return DataRequest(
+        ref=opts.data_ref,
+        project_dir=ctx.project_dir,
+        snapshot_dir=ctx.out_dir / "data",
+        tracking_uri=ctx.store.uri,
+        window=window,
+        time_column=opts.time_column,
+        holdout_fraction=opts.holdout_fraction,
+    )
+
+
+def _describe(data: PreparedData) -> str:
+    rows = f"{data.train_rows} rows of " if data.train_rows is not None else ""
+    window = f" in {data.window}" if data.window is not None else ""
+    holdout = f", {data.holdout_rows} held out" if data.holdout_rows else ""
+    return f"{rows}{data.ref}{window}{holdout}"
+
+
+def _data_outputs(data: PreparedData, snapshot: str, project_dir: Path) -> dict[str, str]:
+    outputs = {"data-sha256": data.sha256}
+    if snapshot:
+        outputs["data-snapshot"] = snapshot
+    if data.window is not None:
+        outputs["window"] = str(data.window)
+    if data.holdout_path is not None:
+        path = data.holdout_path.resolve()
+        try:
+            outputs["holdout-path"] = str(path.relative_to(project_dir.resolve()))
+        except ValueError:
+            outputs["holdout-path"] = str(path)
+    return outputs
+
+
+def _result(outcome: TrainOutcome, project_dir: Path) -> StepResult:
     artifacts = [str(outcome.log_path)] if outcome.log_path else []
     if not outcome.has_model:
         if outcome.result == "command-failed":
@@ -142,10 +232,14 @@ def _result(outcome: TrainOutcome) -> StepResult:
     }
     if outcome.run_url:
         outputs["run-url"] = outcome.run_url
+    if outcome.data is not None:
+        outputs.update(_data_outputs(outcome.data, outcome.data_snapshot, project_dir))
     if outcome.reused:
         status, summary = "skipped", f"reused run {outcome.run_id}: code, data and parameters unchanged"
     else:
         status, summary = "passed", f"trained run {outcome.run_id} in {outcome.elapsed_s:.1f} s"
+        if outcome.data is not None:
+            summary += f" on {_describe(outcome.data)}"
         if outcome.signed:
             summary += " (signed by this trusted job)"
         if outcome.not_reused:

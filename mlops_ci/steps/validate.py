@@ -4,6 +4,8 @@ malformed-input robustness; reports, plots, and the verdict recorded in MLflow."
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option, alpha_option
 from mlops_ci.result import Check, StepResult
@@ -127,6 +129,13 @@ def run(ctx: StepContext) -> StepResult:
     return _result(outcome)
 
 
+def _retraining_holdout(ctx: StepContext) -> Path | None:
+    """Without --holdout: the holdout `train --data-ref` split off the new data (the newest
+    rows of its window), so a retrained model is judged on the data it was retrained for."""
+    path = ctx.earlier_output("train", "holdout-path", statuses=("passed", "skipped"))
+    return ctx.project_dir / path if path else None
+
+
 def _request(ctx: StepContext) -> ValidationRequest:
     from mlops_ci.validation.policy import Settings
 
@@ -134,7 +143,7 @@ def _request(ctx: StepContext) -> ValidationRequest:
     baseline = (opts.baseline or "").strip()
     return ValidationRequest(
         candidate=_candidate_uri(ctx),
-        holdout=opts.holdout,
+        holdout=opts.holdout or _retraining_holdout(ctx),
         target=opts.target,
         settings=Settings(
             alpha=opts.alpha,

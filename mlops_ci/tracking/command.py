@@ -67,6 +67,7 @@ def prepare_command(
     project_dir: Path,
     env: Mapping[str, str],
     pass_env: Iterable[str] = (),
+    data: Path | None = None,
 ) -> TrainingCommand:
     """Parse and check the command: quoting, placeholders and that the program exists.
 
@@ -85,6 +86,10 @@ def prepare_command(
         ) from None
     values = {key: str(value) for key, value in params.items()}
     values.setdefault("seed", str(seed))
+    if data is not None:
+        # The data the command trains on: {data} and MLOPS_CI_DATA (the first data input, or
+        # the training part of a data reference's snapshot).
+        values.setdefault("data", str(data))
     argv = [_substitute(arg, values) for arg in argv]
     _check_program(argv[0], project_dir, env)
     child = child_environment(env, pass_env=pass_env)
@@ -102,6 +107,8 @@ def prepare_command(
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if data is not None:
+        child_env["MLOPS_CI_DATA"] = str(data)
     return TrainingCommand(tuple(argv), project_dir, child_env, seed, dict(params))
 
 

@@ -15,6 +15,7 @@ from mlops_ci.errors import SettingError, UsageError
 from mlops_ci.platforms import RunContext
 from mlops_ci.tracking import provenance
 from mlops_ci.tracking.command import prepare_command, run_command
+from mlops_ci.tracking.data_ref import DEFAULT_SNAPSHOT_LIMIT, DataRequest, PreparedData
 from mlops_ci.tracking.fingerprint import (
     code_files,
     combined_data_fingerprint,
@@ -56,6 +57,10 @@ class TrainRequest:
     # Train even when an identical earlier run could be reused.
     force: bool = False
     timeout_s: float | None = None
+    # New data that replaces ``data``: fetched, snapshotted, windowed and split (data_ref).
+    data_ref: DataRequest | None = None
+    # Largest remote input copied onto the run, in bytes.
+    snapshot_limit: int = DEFAULT_SNAPSHOT_LIMIT
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,9 @@ class TrainOutcome:
     not_reused: str = ""
     # The run carries a provenance signature made by this job.
     signed: bool = False
+    # The data reference's snapshot and split, and where the run says its exact bytes are.
+    data: PreparedData | None = None
+    data_snapshot: str = ""
 
     @property
     def reused(self) -> bool:
@@ -92,6 +100,13 @@ class TrainOutcome:
 def train(request: TrainRequest) -> TrainOutcome:
     """Train, or reuse the newest finished run with the same fingerprint that logged a model.
     Every input is checked before MLflow is touched."""
+    prepared = None
+    data_paths = request.data
+    if request.data_ref is not None:
+        from mlops_ci.tracking.data_ref import prepare
+
+        prepared = prepare(request.data_ref)
+        data_paths = (prepared.train_path,)
     command = prepare_command(
         request.command,
         params=request.params,
@@ -99,9 +114,10 @@ def train(request: TrainRequest) -> TrainOutcome:
         project_dir=request.project_dir,
         env=request.env,
         pass_env=request.pass_env,
+        data=data_paths[0] if data_paths else None,
     )
-    data = [fingerprint_data(path, project_dir=request.project_dir) for path in request.data]
-    excluded = [*request.data, request.log_dir, request.project_dir / LOCAL_STORE_DIR]
+    data = [fingerprint_data(path, project_dir=request.project_dir) for path in data_paths]
+    excluded = [*request.data, *data_paths, request.log_dir, request.project_dir / LOCAL_STORE_DIR]
     files = code_files(request.project_dir, include=request.code, exclude=excluded)
     if request.code and not files:
         raise SettingError(
@@ -130,13 +146,19 @@ def train(request: TrainRequest) -> TrainOutcome:
     store = request.store
     client = connect(store)
     experiment_id = get_or_create_experiment(client, request.experiment, store)
-    found = dict(experiment_id=experiment_id, fingerprint=fingerprint, tracking_uri=store.display_uri)
+    found: dict[str, Any] = dict(
+        experiment_id=experiment_id, fingerprint=fingerprint, tracking_uri=store.display_uri, data=prepared
+    )
 
     if not request.force:
         trust = ReuseTrust(request.run_context.trusted, request.provenance_key, store)
         reusable = runs.find_reusable_run(client, experiment_id, fingerprint, store, accept=trust.accept)
         if reusable is not None:
             run, model = reusable
+            if prepared is not None:
+                from mlops_ci.tracking.data_ref import SNAPSHOT_TAG
+
+                found["data_snapshot"] = run.data.tags.get(SNAPSHOT_TAG, "")
             return _with_model("reused", run.info.run_id, model, store, **found)
         found["not_reused"] = trust.refused
 
@@ -153,6 +175,14 @@ def train(request: TrainRequest) -> TrainOutcome:
         fingerprints={"step": fingerprint, "code": code_fingerprint, "data": data_fingerprint},
         code_files=len(files),
     )
+    if prepared is not None:
+        from mlops_ci.tracking.data_ref import record_on_run
+        from mlops_ci.tracking.store import tracking_errors
+
+        with tracking_errors(store):
+            found["data_snapshot"] = record_on_run(
+                client, training.run_id, prepared, snapshot_limit=request.snapshot_limit
+            )
     log_path = request.log_dir / LOG_NAME
     started = time.monotonic()
     try:

@@ -43,13 +43,17 @@ def test_production_needs_an_environment_and_one_deployment_at_a_time():
     assert job["environment"]["name"] == "production" and job["resource_group"] == "production"
 
 
-def test_train_workflow_declares_what_drift_sends():
+def test_retrain_workflow_declares_what_drift_sends():
     from mlops_ci.platforms.base import RetrainRequest
 
-    train = yaml.safe_load((EXAMPLE / ".github" / "workflows" / "train.yml").read_text())
+    train = yaml.safe_load((EXAMPLE / ".github" / "workflows" / "retrain.yml").read_text())
     declared = set(train[True]["workflow_dispatch"]["inputs"])  # YAML reads `on` as True
-    sent = RetrainRequest("workflow_dispatch", "drift in age", window_start="a", window_end="b").inputs()
+    # monitor.yml adds where the window's data is (--retrain-input data=...).
+    sent = RetrainRequest(
+        "workflow_dispatch", "drift in age", window_start="a", window_end="b", extra={"data": "s3://b/k"}
+    ).inputs()
     assert set(sent) == declared
+    assert '--retrain-input "data=' in (EXAMPLE / ".github" / "workflows" / "monitor.yml").read_text()
 
 
 @pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)

@@ -91,6 +91,18 @@ BAD_INPUTS = [
     (["train"], "train:\n  seed: forty-two\n", "'train.seed' in .*mlops-ci.yaml must be an integer"),
     (["train", "--bogus-flag"], None, "unrecognized arguments: --bogus-flag"),
     (["train", "--command", "pyhton train.py"], None, "'pyhton' was not found on PATH"),
+    (["train", "--window", "2026-11-01/2026-12-01"], None, "--window selects rows of --data-ref"),
+    (["train", "--data-ref", "data/nothing.csv"], None, "data data/nothing.csv is not a file"),
+    (
+        ["train", "--data-ref", "data/train.csv", "--window", "2026-11-01"],
+        None,
+        "--window: a window is START/END",
+    ),
+    (
+        ["train", "--data-ref", "data/train.csv", "--window", "2026-11-01/", "--time-column", "at"],
+        None,
+        "train.csv has no time column 'at'",
+    ),
 ]
 
 
@@ -129,3 +141,51 @@ def test_github_outputs_are_written(example_project, env, tmp_path):
     lines = dict(line.split("=", 1) for line in output.read_text().splitlines())
     assert lines["reused"] == "false" and len(lines["run-id"]) == 32
     assert "mlops-ci train: passed" in summary.read_text()
+
+
+def test_data_ref_trains_on_the_window_and_leaves_the_holdout_for_validate(
+    example_project, env, client, unique_name, tmp_path
+):
+    """Rows of a new file with times: the command reads the window's older 80 % through
+    {data}; the newest 20 % are the holdout validate scores by default."""
+    import pandas as pd
+
+    from mlops_ci.steps.validate import _retraining_holdout
+
+    data = pd.read_csv(example_project / "data" / "holdout.csv", keep_default_na=False).head(1000)
+    data["at"] = [f"2026-11-{1 + i % 30:02d}T{i % 24:02d}:00:00Z" for i in range(len(data))]
+    new = tmp_path / "new.csv"
+    data.to_csv(new, index=False)
+    args = [
+        "train",
+        "--data-ref",
+        str(new),
+        "--window",
+        "2026-11-01/2026-11-20T23:59:59Z",
+        "--time-column",
+        "at",
+    ]
+    done = run_cli(args, cwd=example_project, env=env)
+    assert done.returncode == 0, done.stderr
+    out = outputs(example_project, "train")
+    inside = sum("2026-11-01" <= at[:10] <= "2026-11-20" for at in data["at"])
+    held = -(-inside * 2 // 10)  # the newest 20 %, rounded up
+    assert f"trained logistic-regression on {inside - held} rows" in done.stdout + done.stderr
+    holdout = example_project / out["holdout-path"]
+    assert len(pd.read_csv(holdout)) == held and out["window"] == "2026-11-01/2026-11-20T23:59:59Z"
+    tags = client.get_run(out["run-id"]).data.tags
+    assert tags["mlops_ci.data_ref"] == str(new) and tags["mlops_ci.data_snapshot"] == str(new)
+    assert tags["mlops_ci.data_ref.sha256"] == out["data-sha256"]
+
+    class Context:  # what validate's default reads of a StepContext
+        project_dir = example_project
+
+        @staticmethod
+        def earlier_output(step, key, statuses=()):
+            return out.get(key) if step == "train" else None
+
+    assert _retraining_holdout(Context()) == holdout
+    # The same data again: the same split, and the run is reused.
+    again = run_cli(args, cwd=example_project, env=env)
+    assert again.returncode == 0 and outputs(example_project, "train")["reused"] == "true"
+    assert outputs(example_project, "train")["holdout-path"] == out["holdout-path"]

@@ -97,3 +97,16 @@ def test_timeout_stops_the_whole_process_group(tmp_path):
     assert outcome.describe() == "timed out and was stopped"
     time.sleep(4)
     assert not marker.exists()
+
+
+def test_data_is_a_placeholder_and_a_variable_only_when_there_is_data(tmp_path):
+
+    data = tmp_path / "snapshot" / "train.csv"
+    cmd = prepare_command(
+        "python train.py --data {data}", params={}, seed=1, project_dir=tmp_path, env=ENV, data=data
+    )
+    assert cmd.argv[-1] == str(data) and cmd.env["MLOPS_CI_DATA"] == str(data)
+    without = prepare("python train.py", tmp_path)
+    assert "MLOPS_CI_DATA" not in without.env
+    with pytest.raises(SettingError, match="uses {data} but there is no parameter 'data'"):
+        prepare("python train.py --data {data}", tmp_path)
