@@ -24,7 +24,7 @@ from tests.helpers import BASE_IMAGE, EXAMPLE, cli_env, free_port, wait_http
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Print the step lines a pipeline test left in its report (tests/test_ci_pipelines.py's
+    """Print the step lines a pipeline test left in its report (tests/pipelines/conftest.py's
     `show`): under pytest-xdist the workers have no terminal, so this process prints them."""
     lines = [value for name, value in report.user_properties if name == "pipeline steps"]
     config = _session.get("config")

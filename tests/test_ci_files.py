@@ -1,6 +1,6 @@
 """The GitHub actions, GitLab components and example pipelines as files: generated from the
 step definitions and in sync with them, valid against the published schemas, linted, and
-free of script injection. tests/test_ci_pipelines.py runs them."""
+free of script injection. tests/pipelines/ runs them."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from mlops_ci.steps import GLOBAL_OPTIONS, SHARED_OPTIONS, all_steps
-from tests.ci_runs import TOOLS_BIN, VENV_BIN, tool_env
 from tests.helpers import REPO
+from tests.pipelines.runs import TOOLS_BIN, VENV_BIN, tool_env
 
 STEPS = all_steps()
 EXAMPLE = REPO / "examples" / "census-income"

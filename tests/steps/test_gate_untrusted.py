@@ -17,10 +17,10 @@ import yaml
 
 from mlops_ci.platforms.masking import clear_secrets
 from mlops_ci.report.results import MAX_RESULT_BYTES
-from tests.ci_runs import TOOLS_BIN, tool_env
 from tests.fake_forge import FakeForge, Token
 from tests.forge_cases import REPO, SHA, Gate, copy_case, github_env, gitlab_env
 from tests.helpers import REPO as ROOT
+from tests.pipelines.runs import TOOLS_BIN, tool_env
 
 APP_TOKEN = "ghs_WorkflowRunT0kenFF1a2s3d4f5g6h7"
 PAT_TOKEN = "ghp_MaintainerT0kenGG8j7k6l5z4x3c2"

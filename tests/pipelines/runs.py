@@ -29,7 +29,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.helpers import REPO, cli_env
+import yaml
+
+from tests.helpers import BASE_IMAGE, EXAMPLE, REPO, cli_env
 
 VENV_BIN = Path(sys.executable).parent
 TOOLS_BIN = REPO / ".tools" / "node_modules" / ".bin"
@@ -305,3 +307,31 @@ def _run(args: list[str], *, cwd: Path, timeout: float, env: dict[str, str] | No
         timeout=timeout,
     )
     return PipelineRun(done.returncode, done.stdout, time.monotonic() - started)
+
+
+# What gitlab-ci-local leaves out of a job's environment and a real runner sets.
+GITLAB_RUNNER = {"GITLAB_CI": "true"}
+
+
+def example_copy(tmp_path: Path, name: str) -> Path:
+    """The example project as its own repository, with experiment and model names no other
+    test uses on the shared server."""
+    project = tmp_path / "census-income"
+    shutil.copytree(
+        EXAMPLE,
+        project,
+        ignore=shutil.ignore_patterns(".mlops-ci", "__pycache__"),
+    )
+    config = project / "mlops-ci.yaml"
+    settings = yaml.safe_load(config.read_text().replace("census-income", name))
+    settings.setdefault("package", {})["base-image"] = BASE_IMAGE
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return commit_all(project)
+
+
+def commit_all(project: Path) -> Path:
+    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
+    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "Model pipeline\n\nFirst model."], cwd=project, check=True)
+    return project

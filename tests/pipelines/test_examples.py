@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,18 +16,20 @@ import pytest
 import yaml
 
 from mlops_ci.steps import all_steps
-from tests.ci_runs import (
+from tests.fake_forge import FakeForge, Token
+from tests.helpers import EXAMPLE
+from tests.pipelines.runs import (
     ACTION_REF,
     ACTION_REPO,
+    GITLAB_RUNNER,
     VENV_BIN,
-    export_repository,
+    commit_all,
+    example_copy,
     prepare_gitlab_project,
     printed_outputs,
     run_act,
     run_gitlab_ci_local,
 )
-from tests.fake_forge import FakeForge, Token
-from tests.helpers import BASE_IMAGE, EXAMPLE
 
 pytestmark = pytest.mark.slow
 
@@ -52,87 +53,11 @@ DOCKER = {"DOCKER_HOST": os.environ.get("DOCKER_HOST", "")}
 
 PR_NUMBER = 7
 # What a real GitLab runner sets and gitlab-ci-local, on purpose, does not.
-GITLAB_RUNNER = {"GITLAB_CI": "true"}
 MERGE_REQUEST = {"CI_PIPELINE_SOURCE": "merge_request_event", "CI_MERGE_REQUEST_IID": str(PR_NUMBER)}
 # The repository / project the gate posts to on the API stand-in, and its one token.
 FORGE_REPO = "acme/census-income"
 FORGE_TOKEN = "ghs_ExampleT0kenForTheGateAA11bb22"
 GITLAB_PROJECT_ID = "17"
-
-
-@pytest.fixture(scope="session")
-def release(tmp_path_factory) -> Path:
-    """This repository as a release tag holds it: what `@v1` / `ref: v1` resolve to."""
-    return export_repository(tmp_path_factory.mktemp("release") / "mlops-ci")
-
-
-@pytest.fixture(scope="session")
-def act_cache(tmp_path_factory) -> Path:
-    """act's cache, holding the runner's tool cache: one self-hosted runner for all tests."""
-    return tmp_path_factory.mktemp("act-cache")
-
-
-@pytest.fixture(scope="session")
-def job_tmp(tmp_path_factory) -> Path:
-    """TMPDIR of the GitLab jobs, shared like a shell runner's /tmp."""
-    return tmp_path_factory.mktemp("gitlab-job-tmp")
-
-
-# Log lines that show each step of a pipeline run: act's step results, gitlab-ci-local's job
-# starts and results, and mlops-ci's one-line result of each step.
-STEP_LINE = re.compile(
-    r"(Success|Failure) - Main|Job (succeeded|failed)|starting shell|^ (PASS|FAIL) |\w+: (passed|failed|skipped|error) - "
-)
-
-
-@pytest.fixture
-def show(request, capsys):
-    """Print a run's step lines in the test output even when it passes (the whole log when
-    it fails, through the assertion)."""
-    # (under pytest-xdist a worker has no terminal: the lines go to the test's report, which
-    # tests/conftest.py prints)
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-
-    def show_run(run) -> None:
-        lines = [line for line in run.log.splitlines() if STEP_LINE.search(line)]
-        summary = [
-            f"--- {request.node.name} ({run.elapsed_s:.0f} s)",
-            *("    " + line.strip()[:200] for line in lines),
-        ]
-        if not hasattr(request.config, "workerinput"):  # not a pytest-xdist worker
-            with capsys.disabled():
-                reporter.write_line("")
-                for line in summary:
-                    reporter.write_line(line)
-        else:
-            request.node.user_properties.append(("pipeline steps", "\n".join(summary)))
-        print(run.log)
-
-    return show_run
-
-
-def example_copy(tmp_path: Path, name: str) -> Path:
-    """The example project as its own repository, with experiment and model names no other
-    test uses on the shared server."""
-    project = tmp_path / "census-income"
-    shutil.copytree(
-        EXAMPLE,
-        project,
-        ignore=shutil.ignore_patterns(".mlops-ci", "__pycache__"),
-    )
-    config = project / "mlops-ci.yaml"
-    settings = yaml.safe_load(config.read_text().replace("census-income", name))
-    settings.setdefault("package", {})["base-image"] = BASE_IMAGE
-    config.write_text(yaml.safe_dump(settings, sort_keys=False))
-    return commit_all(project)
-
-
-def commit_all(project: Path) -> Path:
-    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.com"]
-    subprocess.run(["git", "init", "-q", "-b", "main"], cwd=project, check=True)
-    subprocess.run([*git, "add", "-A"], cwd=project, check=True)
-    subprocess.run([*git, "commit", "-q", "-m", "Model pipeline\n\nFirst model."], cwd=project, check=True)
-    return project
 
 
 def assert_outputs_declared(result: dict) -> None:
