@@ -204,7 +204,7 @@ OPTIONS = (
         "KServe's canaryTrafficPercent",
         choices=STRATEGIES,
         default="replace",
-        env="MLOPS_CI_DEPLOY_STRATEGY",
+        env="MLOPS_CI_ROLLOUT_STRATEGY",
     ),
     Option(
         "canary-steps",
