@@ -15,8 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
-from tests.helpers import EXAMPLE, free_port, wait_http
+from tests.helpers import EXAMPLE, free_port, in_ci, wait_http
+
+# Hypothesis: "ci" (chosen under CI=true) is derandomised, so a CI run tries the same
+# examples every time and a red build reproduces; "dev" (elsewhere) explores new random
+# examples each run; HYPOTHESIS_PROFILE=thorough searches twenty times as many.
+_HYPOTHESIS = dict(
+    deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci", max_examples=250, derandomize=True, database=None, print_blob=True, **_HYPOTHESIS
+)
+settings.register_profile("dev", max_examples=250, derandomize=False, **_HYPOTHESIS)
+settings.register_profile("thorough", max_examples=5000, derandomize=False, **_HYPOTHESIS)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if in_ci() else "dev"))
 
 
 @pytest.hookimpl(trylast=True)

@@ -25,7 +25,7 @@ from mlops_ci.deploy.outcome import CheckRecord
 from mlops_ci.deploy.service import ImageRef
 from mlops_ci.errors import ExternalServiceError
 from mlops_ci.tracking.store import resolve_store
-from tests.helpers import free_port
+from tests.helpers import free_port, missing
 from tests.model_fixtures import census_pipeline, write_model_dir
 
 pytestmark = pytest.mark.slow
@@ -38,9 +38,7 @@ def engine():
 
     found, why = find_engine("docker", os.environ)
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs a Docker engine (scripts/setup/20-docker.sh): {why}")
-        pytest.skip(why)
+        missing(f"a Docker engine ({why})", install="scripts/setup/20-docker.sh")
     return found
 
 

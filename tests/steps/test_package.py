@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from mlops_ci.result import read_step_result
-from tests.helpers import EXAMPLE, cli_env, free_port, run_cli, wait_http
+from tests.helpers import EXAMPLE, cli_env, free_port, missing, require_tool, run_cli, wait_http
 from tests.model_fixtures import (
     CATEGORICAL,
     NUMERIC,
@@ -235,9 +235,7 @@ def docker_engine():
 
     engine, why = find_engine("docker", os.environ)
     if engine is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs a Docker engine (scripts/setup/20-docker.sh): {why}")
-        pytest.skip(why)
+        missing(f"a Docker engine ({why})", install="scripts/setup/20-docker.sh")
     images = {image.id for image in engine.client.images.list()}
     if not any(BASE_IMAGE in tag for image in engine.client.images.list() for tag in image.tags):
         pytest.fail(f"base image {BASE_IMAGE} is missing; scripts/setup/20-docker.sh creates it")
@@ -248,12 +246,8 @@ def docker_engine():
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     """A local registry (Debian's docker-registry) with basic auth, on loopback."""
-    import shutil
-
-    if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs docker-registry and htpasswd (scripts/setup/20-docker.sh installs them)")
-        pytest.skip("docker-registry or htpasswd is not installed")
+    for tool in ("docker-registry", "htpasswd"):
+        require_tool(tool, install="scripts/setup/20-docker.sh installs it")
     root = tmp_path_factory.mktemp("registry")
     subprocess.run(
         ["htpasswd", "-Bbc", str(root / "htpasswd"), "ci-user", "s3cret-pass"],

@@ -19,7 +19,7 @@ from mlops_ci.profiling import errors
 from mlops_ci.result import read_step_result
 from mlops_ci.steps.profile_request import flag_error
 from mlops_ci.steps.profile_result import build_result
-from tests.helpers import cli_env, free_port, run_cli
+from tests.helpers import cli_env, free_port, missing, run_cli
 
 pytestmark = pytest.mark.slow
 BASE_IMAGE = os.environ.get("MLOPS_CI_TEST_BASE_IMAGE", "localhost/mlops-ci-test-base:bookworm")
@@ -274,9 +274,7 @@ def docker_engine():
 
     engine, why = find_engine("docker", os.environ)
     if engine is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI needs a Docker engine (scripts/setup/20-docker.sh): {why}")
-        pytest.skip(why)
+        missing(f"a Docker engine ({why})", install="scripts/setup/20-docker.sh")
     if not any(BASE_IMAGE in tag for image in engine.client.images.list() for tag in image.tags):
         pytest.fail(f"base image {BASE_IMAGE} is missing; scripts/setup/20-docker.sh creates it")
     return engine
