@@ -78,3 +78,26 @@ def test_no_regression_with_a_margin_passes_an_improvement_and_a_small_loss(bett
     boot, c_low, c_high = better
     for margin in (0.0, c_low / 2, c_high, 2 * c_high):
         assert stats.decide(boot, rule="no-regression", margin=margin).decision == "pass"
+
+
+def test_pvalues_agree_with_the_decision_away_from_the_boundary(worse, better):
+    """The p-value tests each rule's own null at its own boundary (-margin or +margin, on
+    the mirrored scale for lower-is-better metrics): small exactly where the interval lies
+    clearly beyond that boundary, large where it clearly does not."""
+    boot, c_low, c_high = worse
+    width = c_high - c_low
+    regressed = stats.decide(boot, rule="no-regression", margin=max(0.0, -c_high - width))
+    tolerated = stats.decide(boot, rule="no-regression", margin=-c_low + width)
+    assert (regressed.decision, tolerated.decision) == ("fail", "pass")
+    assert regressed.pvalue < 0.05 < tolerated.pvalue
+    inferior = stats.decide(boot, rule="non-inferiority", margin=max(1e-3, -c_high - width))
+    non_inferior = stats.decide(boot, rule="non-inferiority", margin=-c_low + width)
+    assert (inferior.decision, non_inferior.decision) == ("fail", "pass")
+    assert non_inferior.pvalue < 0.05 < inferior.pvalue
+
+    boot, c_low, c_high = better
+    width = c_high - c_low
+    superior = stats.decide(boot, rule="superiority", margin=max(0.0, c_low - width))
+    not_superior = stats.decide(boot, rule="superiority", margin=c_high + width)
+    assert (superior.decision, not_superior.decision) == ("pass", "fail")
+    assert superior.pvalue < 0.05 < not_superior.pvalue
