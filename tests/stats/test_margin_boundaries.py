@@ -101,3 +101,11 @@ def test_pvalues_agree_with_the_decision_away_from_the_boundary(worse, better):
     not_superior = stats.decide(boot, rule="superiority", margin=c_high + width)
     assert (superior.decision, not_superior.decision) == ("pass", "fail")
     assert superior.pvalue < 0.05 < not_superior.pvalue
+
+
+def test_holm_accepts_p_values_of_exactly_0_and_1_and_caps_adjusted_ones_at_1():
+    result = stats.holm_bonferroni([1.0, 0.0, 0.6, 0.7], alpha=0.05)
+    assert result.reject == (False, True, False, False)
+    assert result.pvalues_adjusted == (1.0, 0.0, 1.0, 1.0)  # 3 * 0.6 and 2 * 0.7 capped at 1
+    with pytest.raises(ValueError, match=r"`pvalues` must lie in \[0, 1\]"):
+        stats.holm_bonferroni([1.0 + 1e-12])
