@@ -1,19 +1,55 @@
-"""Small utilities shared by the tests: free ports, waiting for HTTP, running the CLI."""
+"""Small utilities shared by the tests: free ports, waiting for HTTP, running the CLI,
+and the one way a test asks for a tool or an optional package (a skip on a laptop, a
+failure under CI=true)."""
 
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
+import pytest
 import requests
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "census-income"
+
+
+def in_ci() -> bool:
+    """CI=true (GitHub, GitLab and .ci/run set it): nothing the suite needs may be missing."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def missing(what: str, *, install: str) -> NoReturn:
+    """A test cannot run because ``what`` is missing: under CI a failure (a test that
+    silently disappears proves nothing), elsewhere a skip that says how to install it."""
+    if in_ci():
+        pytest.fail(f"CI needs {what}: {install}", pytrace=False)
+    pytest.skip(f"{what} is missing ({install})")
+
+
+def require_tool(name: str, *, install: str, path: str | None = None) -> str:
+    """The full path of executable ``name`` (on ``path``, default $PATH), or fail/skip."""
+    found = shutil.which(name, path=path)
+    if found is None:
+        missing(f"the `{name}` executable", install=install)
+    return found
+
+
+def require_module(name: str, *, install: str) -> ModuleType:
+    """Import optional package ``name`` (the CI-aware pytest.importorskip)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        missing(f"the Python package {name} ({error})", install=install)
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ from mlops_ci.convert import UnsupportedModelError
 from mlops_ci.convert.build import convert
 from mlops_ci.convert.parity import compare
 from tests.convert.helpers import native, numeric_data
+from tests.helpers import require_module
 from tests.model_fixtures import CATEGORICAL, NUMERIC, census_frames, census_pipeline, write_model_dir
 
 
@@ -92,7 +93,7 @@ def test_estimator_without_converter_is_named():
 
 @pytest.mark.parametrize("library", ["lightgbm", "xgboost"])
 def test_boosters_in_pipelines_convert_through_onnxmltools(tmp_path, library):
-    pytest.importorskip("onnxmltools")
+    require_module("onnxmltools", install="pip install -e '.[dev]' (onnxmltools converts the boosters)")
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 

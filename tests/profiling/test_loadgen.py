@@ -9,7 +9,7 @@ import pytest
 from mlops_ci.profiling.errors import GeneratorUnavailable
 from mlops_ci.profiling.loadgen import AsyncioGenerator, WrkGenerator, find_generator
 from mlops_ci.profiling.payload import Request, v2_request
-from tests.helpers import free_port, wait_http
+from tests.helpers import free_port, require_tool, wait_http
 from tests.model_fixtures import serving_command
 
 
@@ -30,21 +30,26 @@ def census_server(census_model_dir, tmp_path_factory):
         process.wait(timeout=30)
 
 
-def generators():
-    found = find_generator("auto")
-    out = [AsyncioGenerator()]
-    if isinstance(found, WrkGenerator):
-        out.append(found)
-    return out
+def generator_named(name: str):
+    """Both generators always appear as tests: wrk skips on a machine without it and fails
+    under CI (scripts/setup/40-wrk.sh installs it)."""
+    if name == "python":
+        return AsyncioGenerator()
+    require_tool("wrk", install="scripts/setup/40-wrk.sh installs it (apt-get install wrk)")
+    found = find_generator("wrk")
+    assert isinstance(found, WrkGenerator)
+    return found
 
 
-@pytest.mark.parametrize("generator", generators(), ids=lambda g: g.name)
-def test_generators_measure_a_real_server_and_count_errors(generator, census_server, census_model_dir):
+@pytest.mark.parametrize("name", ["python", "wrk"])
+def test_generators_measure_a_real_server_and_count_errors(name, census_server, census_model_dir):
     from mlops_ci.serving.settings import load_settings
+
+    generator = generator_named(name)
 
     request = v2_request(load_settings(census_model_dir))
     good = generator.run(census_server, request, concurrency=4, duration_s=1.0)
-    assert good.requests > 50 and good.errors == 0 and good.rps > 50
+    assert good.requests > 0 and good.errors == 0 and good.rps > 0
     assert 0 < good.p50_ms <= good.p99_ms <= good.max_ms
     # A request the server refuses (unknown model: 404) is an error, not throughput.
     wrong = generator.run(
@@ -52,7 +57,25 @@ def test_generators_measure_a_real_server_and_count_errors(generator, census_ser
     )
     assert wrong.requests > 0 and wrong.error_rate == 1.0 and wrong.rps == 0
     ceiling = generator.ceiling(census_server, concurrency=4, duration_s=1.0)
-    assert ceiling.errors == 0 and ceiling.rps > good.rps
+    assert ceiling.errors == 0 and ceiling.requests > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["python", "wrk"])
+def test_generators_reach_a_throughput_and_the_ceiling_exceeds_a_real_request(
+    name, census_server, census_model_dir
+):
+    """Throughput, a timing claim: in the slow stage (scripts/test), where a loaded
+    machine makes it a benchmark result rather than a unit-test flake."""
+    from mlops_ci.serving.settings import load_settings
+
+    generator = generator_named(name)
+    request = v2_request(load_settings(census_model_dir))
+    good = generator.run(census_server, request, concurrency=4, duration_s=1.0)
+    ceiling = generator.ceiling(census_server, concurrency=4, duration_s=1.0)
+    print(f"{name}: {good.rps:.0f} req/s on /infer, ceiling {ceiling.rps:.0f} req/s")
+    assert good.requests > 50 and good.rps > 50
+    assert ceiling.rps > good.rps
 
 
 def test_connection_errors_are_counted_not_raised():

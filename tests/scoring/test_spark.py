@@ -13,9 +13,10 @@ import pytest
 
 from mlops_ci.scoring import ScoringInputError
 from mlops_ci.scoring.batch import ScoreRequest, score_batch
+from tests.helpers import require_module
 from tests.scoring.conftest import census_rows
 
-pytest.importorskip("pyspark")
+require_module("pyspark", install="pip install -e '.[spark]' (and Java 17: scripts/setup/50-java.sh)")
 
 
 @pytest.fixture(scope="module")

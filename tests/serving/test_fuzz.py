@@ -66,11 +66,9 @@ MLFLOW_BODIES = st.one_of(
         {"instances": st.one_of(st.lists(RECORD, max_size=3), JSON_VALUES)}, optional={"params": JSON_VALUES}
     ),
 )
-FUZZ = settings(
-    max_examples=250,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+# The number of examples and the randomisation come from the profile (tests/conftest.py:
+# "ci" under CI=true is derandomised; HYPOTHESIS_PROFILE=thorough for a long search).
+FUZZ = settings(suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def check(response) -> None:
@@ -104,7 +102,7 @@ def test_raw_bodies_never_answer_5xx(census_app, body, path, ctype):
     check(census_app.handle("POST", path, ctype, body))
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@FUZZ
 @given(path=st.text(max_size=60), method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"]))
 def test_any_path_and_method_is_answered_without_5xx(census_app, path, method):
     check(census_app.handle(method, "/" + path, "", b""))
@@ -122,7 +120,7 @@ def live_server(census_model_dir):
     process.wait(timeout=20)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@FUZZ
 @given(junk=st.binary(min_size=1, max_size=300))
 def test_raw_bytes_on_the_socket_never_crash_the_server(live_server, junk):
     port, process = live_server

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from mlops_ci.result import read_step_result
-from tests.helpers import BASE_IMAGE, EXAMPLE, cli_env, free_port, run_cli, wait_http
+from tests.helpers import BASE_IMAGE, EXAMPLE, cli_env, free_port, require_tool, run_cli, wait_http
 from tests.model_fixtures import (
     CATEGORICAL,
     NUMERIC,
@@ -231,12 +231,8 @@ def census_model_dir_for_cli(tmp_path):
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory):
     """A local registry (Debian's docker-registry) with basic auth, on loopback."""
-    import shutil
-
-    if not shutil.which("docker-registry") or not shutil.which("htpasswd"):
-        if os.environ.get("CI"):
-            pytest.fail("CI needs docker-registry and htpasswd (scripts/setup/20-docker.sh installs them)")
-        pytest.skip("docker-registry or htpasswd is not installed")
+    for tool in ("docker-registry", "htpasswd"):
+        require_tool(tool, install="scripts/setup/20-docker.sh installs it")
     root = tmp_path_factory.mktemp("registry")
     subprocess.run(
         ["htpasswd", "-Bbc", str(root / "htpasswd"), "ci-user", "s3cret-pass"],

@@ -5,6 +5,7 @@ import pytest
 from mlops_ci.errors import UsageError
 from mlops_ci.gitinfo import read_git_info, strip_credentials
 from mlops_ci.tracking.fingerprint import code_files, fingerprint_code, fingerprint_data
+from tests.helpers import require_module
 
 
 def test_file_fingerprint_with_csv_schema(tmp_path):
@@ -28,7 +29,7 @@ def test_folder_fingerprint_covers_names_and_contents(tmp_path):
 
 
 def test_parquet_rows_and_schema(tmp_path):
-    pyarrow = pytest.importorskip("pyarrow")
+    pyarrow = require_module("pyarrow", install="pip install pyarrow (MLflow's dependency)")
     import pyarrow.parquet as pq
 
     pq.write_table(pyarrow.table({"x": [1, 2, 3], "y": ["a", "b", "c"]}), tmp_path / "t.parquet")
