@@ -189,21 +189,24 @@ def run(ctx: StepContext) -> StepResult:
     from mlops_ci.monitoring.watch import watch
 
     request = drift_request(ctx)
-    platform = None
-    if request.retrain is not None:
-        platform = code_host(
-            retrain_platform(ctx),
-            ctx.options,
-            current=ctx.platform,
-            env=ctx.env,
-            cwd=ctx.cwd,
-            out_dir=ctx.out_dir,
-        )
+    platform = retrain_host(ctx) if request.retrain is not None else None
     # The store only when a model is used: resolving the embedded one creates its folder.
     store = ctx.store if request.model_uri else None
     with _naming_flags():
         outcome = watch(request, store=store, platform=platform)
     return _result(ctx.options, outcome, retrain_requested=request.retrain is not None)
+
+
+def retrain_host(ctx: StepContext):
+    """The code host a retraining is started on, connected (drift's and quality's)."""
+    return code_host(
+        retrain_platform(ctx),
+        ctx.options,
+        current=ctx.platform,
+        env=ctx.env,
+        cwd=ctx.cwd,
+        out_dir=ctx.out_dir,
+    )
 
 
 def drift_request(ctx: StepContext) -> DriftRequest:

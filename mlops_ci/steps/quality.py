@@ -18,32 +18,15 @@ from typing import TYPE_CHECKING
 from mlops_ci.errors import UsageError
 from mlops_ci.options import Option, alpha_option
 from mlops_ci.platforms.base import Published
-from mlops_ci.platforms.options import code_host, refuse_secrets_in_config, secret_options
+from mlops_ci.platforms.options import refuse_secrets_in_config, secret_options
 from mlops_ci.result import Check, StepResult
 from mlops_ci.steps import drift
 from mlops_ci.steps.base import Output, Step, StepContext
+from mlops_ci.validation.checks import BUILTIN_METRICS
 
 if TYPE_CHECKING:
     from mlops_ci.monitoring.quality import QualityOutcome, QualityRequest
 
-METRICS = (
-    "accuracy",
-    "balanced-accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "precision-macro",
-    "recall-macro",
-    "f1-macro",
-    "roc-auc",
-    "log-loss",
-    "brier",
-    "mae",
-    "mse",
-    "rmse",
-    "r2",
-    "mape",
-)
 # The retraining options are drift's (one definition): where and how to start the pipeline.
 _RETRAIN_SHARED = {
     "retrain-platform",
@@ -92,7 +75,7 @@ OPTIONS = (
         "id-column", "Column of the labels holding the request id", default="request_id", metavar="COLUMN"
     ),
     Option("label-column", "Column of the labels holding the true label", default="label", metavar="COLUMN"),
-    Option("metric", "The live metric to test", default="accuracy", choices=METRICS),
+    Option("metric", "The live metric to test", default="accuracy", choices=BUILTIN_METRICS),
     Option(
         "expected",
         "The quality to compare with (default: validate/<metric> recorded on the deployed version's run)",
@@ -156,16 +139,7 @@ def run(ctx: StepContext) -> StepResult:
     from mlops_ci.monitoring.quality import check_quality
 
     request = quality_request(ctx)
-    platform = None
-    if request.retrain is not None:
-        platform = code_host(
-            drift.retrain_platform(ctx),
-            ctx.options,
-            current=ctx.platform,
-            env=ctx.env,
-            cwd=ctx.cwd,
-            out_dir=ctx.out_dir,
-        )
+    platform = drift.retrain_host(ctx) if request.retrain is not None else None
     store = ctx.store if request.model_uri else None
     with _naming_flags():
         outcome = check_quality(request, store=store, platform=platform)
