@@ -13,6 +13,7 @@ part files (in partition order, so the rows keep the input's order).
 from __future__ import annotations
 
 import math
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -35,6 +36,9 @@ def spark_session(master: str = "local[*]") -> Any:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    # PySpark starts its Python workers with PYSPARK_PYTHON (default: `python3` on PATH, which
+    # may lack numpy, pyarrow and onnxruntime); the workers must run this interpreter.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master(master)
         .appName("mlops-ci score")

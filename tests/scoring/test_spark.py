@@ -5,6 +5,7 @@ JVM starts once."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -23,6 +24,8 @@ require_module("pyspark", install="pip install -e '.[spark]' (and Java 17: scrip
 def spark():
     from pyspark.sql import SparkSession
 
+    # The workers run this interpreter, not `python3` on PATH (see spark_session).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[4]")
         .appName("mlops-ci tests")
