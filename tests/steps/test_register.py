@@ -52,6 +52,8 @@ def test_train_register_and_load_the_challenger(example_project, env, client, un
     import pandas as pd
 
     mlflow.set_tracking_uri(mlflow_server)
+    # (global: an earlier test in this worker may have pointed the registry elsewhere)
+    mlflow.set_registry_uri(mlflow_server)
     model = mlflow.pyfunc.load_model(f"models:/{unique_name}@challenger")
     holdout = pd.read_csv(example_project / "data" / "holdout.csv", keep_default_na=False)
     predictions = model.predict(holdout.drop(columns=["class"]))
